@@ -1,0 +1,446 @@
+"""Per-vCPU register state and MSR semantics of the Intel architectural PMU.
+
+Every rule cites spec/intel.md. The handlers are closures bound once per vCPU;
+each does only its own access, so a guest WRMSR never looks anything up beyond
+the vCPU's dispatch dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from vpmu_core.backend import Caps, VendorPmu
+from vpmu_core.counters import FIXED_BASE, EventKey, Pmc
+from vpmu_core.errors import GuestFault
+from vpmu_core.msr import (
+    CAPABILITIES,
+    COUNTER,
+    DEBUGCTL,
+    EVENTSEL,
+    FIXED_CTRL,
+    GLOBAL_CTRL,
+    GLOBAL_STATUS,
+    GLOBAL_STATUS_CLR,
+    GLOBAL_STATUS_SET,
+    MsrHandler,
+    legacy_quirk_rows,
+)
+
+from . import msrs as M
+from .config import IntelConfig
+
+if TYPE_CHECKING:
+    from vpmu_core.vcpu import Vcpu
+
+
+def _events() -> dict[str, tuple[EventKey, ...]]:
+    table: dict[str, list[EventKey]] = {}
+    for name, sel, umask in M.ARCH_EVENTS + M.FIXED_EVENTS:
+        keys = table.setdefault(name, [])
+        if (sel, umask) not in keys:
+            keys.append((sel, umask))
+    return {k: tuple(v) for k, v in table.items()}
+
+
+def sign_extend_32(value: int) -> int:
+    """Legacy IA32_PMCx writes: bits 63:32 ignored, bit 31 replicated upward (§5)."""
+    return ((value & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000
+
+
+def caps_of(cfg: IntelConfig) -> Caps:
+    return Caps(
+        vendor="GenuineIntel",
+        version=cfg.version,
+        gp_counters=cfg.gp_counters,
+        fixed_counters=cfg.fixed_counters,
+        gp_width=cfg.gp_width,
+        fixed_width=cfg.fixed_width,
+        has_global_ctrl=cfg.version >= 2,
+        has_global_status=cfg.version >= 2,
+        legacy_writes_sign_extend=True,
+        lvtpc_masks_on_pmi=True,  # Intel's LAPIC masks LVTPC on delivery; KVM emulates it (§8)
+        reserved_eventsel_faults=True,
+        full_width_writes=cfg.full_width_writes,
+        event_select_mask=0xFF,
+    )
+
+
+class IntelPmu(VendorPmu):
+    """IA32 architectural PMU v0-v5 of one vCPU."""
+
+    events: ClassVar[dict[str, tuple[EventKey, ...]]] = _events()
+
+    def __init__(self, vcpu: Vcpu, cfg: IntelConfig, owner: str) -> None:
+        super().__init__(vcpu)
+        self.cfg = cfg
+        self.owner = owner
+        self.caps = caps_of(cfg)
+        self.version = cfg.version
+        self.gp = [Pmc(i, "gp", cfg.gp_width, owner=owner) for i in range(cfg.gp_counters)]
+        self.fixed = [
+            Pmc(
+                FIXED_BASE + i,
+                "fixed",
+                cfg.fixed_width,
+                key=(M.FIXED_EVENTS[i][1], M.FIXED_EVENTS[i][2]),
+                owner=owner,
+            )
+            for i in range(cfg.fixed_counters)
+        ]
+        nr_gp, nr_fx = cfg.gp_counters, cfg.fixed_counters
+        # §4: reserved masks of the global registers
+        self.global_ctrl_rsvd = ~(((1 << nr_gp) - 1) | (((1 << nr_fx) - 1) << M.FIXED_SHIFT))
+        self.global_ctrl_rsvd &= (1 << 64) - 1
+        self.global_status_rsvd = self.global_ctrl_rsvd & ~(
+            M.STATUS_OVF_BUFFER | M.STATUS_COND_CHGD
+        )
+        # §2: eventsel reserved bits
+        rsvd = M.EVTSEL_RESERVED
+        if cfg.tsx:
+            rsvd &= ~M.IN_TX
+        if cfg.pebs_baseline:
+            rsvd &= ~M.ADAPTIVE
+        self.eventsel_rsvd = rsvd
+        # §3: FIXED_CTR_CTRL reserved bits
+        writable = 0
+        for i in range(nr_fx):
+            writable |= M.FIXED_FIELD_WRITABLE << (4 * i)
+            if cfg.pebs_baseline:
+                writable |= 1 << (32 + 4 * i)
+        self.fixed_ctrl_rsvd = ((1 << 64) - 1) & ~writable
+        perf_caps = cfg.perf_capabilities & ~M.PERF_CAP_FW_WRITES
+        if cfg.full_width_writes:
+            perf_caps |= M.PERF_CAP_FW_WRITES
+        self.perf_capabilities = perf_caps
+        debugctl_ok = 0
+        if cfg.lbr:
+            debugctl_ok |= M.DEBUGCTL_LBR | M.DEBUGCTL_FREEZE_LBRS_ON_PMI
+        if cfg.bus_lock_detect:
+            debugctl_ok |= M.DEBUGCTL_BUS_LOCK_DETECT
+        if cfg.tsx:
+            debugctl_ok |= M.DEBUGCTL_RTM_DEBUG
+        self.debugctl_writable = debugctl_ok
+        self.status_set = cfg.version >= 4 and "kvm-no-status-set" not in cfg.quirks
+        self.fixed_ctr_ctrl = 0
+        self.global_ctrl = 0
+        self.global_status = 0
+        self.debugctl = 0
+
+    # ---------------------------------------------------------------- counting
+    def counters(self) -> list[Pmc]:
+        return self.gp + self.fixed
+
+    def _global_en(self, pmc: Pmc) -> bool:
+        if self.version <= 1:
+            return True
+        return bool((self.global_ctrl >> pmc.idx) & 1)
+
+    def _decode_gp(self, pmc: Pmc) -> None:
+        sel = pmc.control
+        pmc.key = (sel & 0xFF, (sel >> 8) & 0xFF)
+        pmc.usr = bool(sel & M.EVTSEL_USR)
+        pmc.os = bool(sel & M.EVTSEL_OS)
+        pmc.local_en = bool(sel & M.EVTSEL_EN)
+        pmc.intr = bool(sel & M.EVTSEL_INT)
+        pmc.global_en = self._global_en(pmc)
+
+    def _decode_fixed(self, pmc: Pmc) -> None:
+        field = (self.fixed_ctr_ctrl >> (4 * (pmc.idx - FIXED_BASE))) & 0xF
+        pmc.control = field
+        pmc.os = bool(field & M.FIXED_OS)
+        pmc.usr = bool(field & M.FIXED_USR)
+        pmc.local_en = bool(field & (M.FIXED_OS | M.FIXED_USR))
+        pmc.intr = bool(field & M.FIXED_PMI)
+        pmc.global_en = self._global_en(pmc)
+
+    def decode_all(self) -> None:
+        for pmc in self.gp:
+            self._decode_gp(pmc)
+        for pmc in self.fixed:
+            self._decode_fixed(pmc)
+
+    def record_overflow(self, pmc: Pmc) -> None:
+        # KVM keeps the status bit in software even for v1, where no MSR shows it.
+        self.global_status |= 1 << pmc.idx
+
+    def pmi_delivered(self) -> None:
+        # §1: KVM emulates legacy Freeze_LBRs_On_PMI for v2/v3 guests with LBRs.
+        if 2 <= self.version <= 3 and self.debugctl & M.DEBUGCTL_FREEZE_LBRS_ON_PMI:
+            self.debugctl &= ~M.DEBUGCTL_LBR
+
+    def reset(self) -> None:
+        for pmc in self.gp:
+            pmc.control = 0
+        self.fixed_ctr_ctrl = 0
+        self.global_status = 0
+        self.debugctl = 0
+        # §4: post-RESET GLOBAL_CTRL has the GP enable bits set (v2+).
+        nr_gp = len(self.gp)
+        self.global_ctrl = (1 << nr_gp) - 1 if self.version > 1 and nr_gp else 0
+        self.decode_all()
+
+    # ------------------------------------------------------------------- RDPMC
+    def rdpmc(self, ecx: int) -> int:
+        """§7: ECX[31:16] type (0 GP, bit 30 fixed), ECX[15:0] index; anything else #GP."""
+        if self.version == 0:
+            raise GuestFault(13, "RDPMC with PMU version 0")
+        kind = ecx & ~M.RDPMC_INDEX_MASK
+        idx = ecx & M.RDPMC_INDEX_MASK
+        if kind == 0:
+            bank = self.gp
+        elif kind == M.RDPMC_FIXED:
+            bank = self.fixed
+        else:
+            raise GuestFault(13, f"RDPMC type {kind >> 16:#x} unsupported (ECX {ecx:#x})")
+        if idx >= len(bank):
+            raise GuestFault(13, f"RDPMC index {idx} out of range (ECX {ecx:#x})")
+        return bank[idx].read()
+
+    # -------------------------------------------------------------- MSR rows
+    def msr_handlers(self) -> list[MsrHandler]:
+        rows: list[MsrHandler] = []
+        own = self.owner
+        request = self.vcpu.request_reprogram
+        for i, pmc in enumerate(self.gp):
+            rows.append(
+                MsrHandler(
+                    M.PERFCTR0 + i,
+                    f"IA32_PMC{i}",
+                    COUNTER,
+                    pmc.read,
+                    self._legacy_counter_writer(pmc),
+                    host_write=pmc.write,
+                    counter=pmc.idx,
+                    owner=own,
+                )
+            )
+            if self.cfg.full_width_writes:
+                rows.append(
+                    MsrHandler(
+                        M.PMC0 + i,
+                        f"IA32_A_PMC{i}",
+                        COUNTER,
+                        pmc.read,
+                        self._full_width_writer(pmc),
+                        counter=pmc.idx,
+                        owner=own,
+                    )
+                )
+            rows.append(
+                MsrHandler(
+                    M.PERFEVTSEL0 + i,
+                    f"IA32_PERFEVTSEL{i}",
+                    EVENTSEL,
+                    self._control_reader(pmc),
+                    self._eventsel_writer(pmc, request),
+                    counter=pmc.idx,
+                    owner=own,
+                )
+            )
+        if self.version >= 2:
+            for i, pmc in enumerate(self.fixed):
+                rows.append(
+                    MsrHandler(
+                        M.FIXED_CTR0 + i,
+                        f"IA32_FIXED_CTR{i}",
+                        COUNTER,
+                        pmc.read,
+                        pmc.write,
+                        counter=pmc.idx,
+                        owner=own,
+                    )
+                )
+            rows += [
+                MsrHandler(
+                    M.FIXED_CTR_CTRL,
+                    "IA32_FIXED_CTR_CTRL",
+                    FIXED_CTRL,
+                    lambda: self.fixed_ctr_ctrl,
+                    self._write_fixed_ctrl,
+                    owner=own,
+                ),
+                MsrHandler(
+                    M.GLOBAL_CTRL,
+                    "IA32_PERF_GLOBAL_CTRL",
+                    GLOBAL_CTRL,
+                    lambda: self.global_ctrl,
+                    self._write_global_ctrl,
+                    owner=own,
+                ),
+                MsrHandler(
+                    M.GLOBAL_STATUS,
+                    "IA32_PERF_GLOBAL_STATUS",
+                    GLOBAL_STATUS,
+                    lambda: self.global_status,
+                    _read_only("IA32_PERF_GLOBAL_STATUS"),
+                    host_write=self._host_write_status,
+                    owner=own,
+                ),
+                MsrHandler(
+                    M.GLOBAL_OVF_CTRL,
+                    "IA32_PERF_GLOBAL_OVF_CTRL",
+                    GLOBAL_STATUS_CLR,
+                    _zero,
+                    self._write_ovf_ctrl,
+                    host_write=self._host_write_ovf_ctrl,
+                    owner=own,
+                ),
+            ]
+            if self.status_set:
+                rows.append(
+                    MsrHandler(
+                        M.GLOBAL_STATUS_SET,
+                        "IA32_PERF_GLOBAL_STATUS_SET",
+                        GLOBAL_STATUS_SET,
+                        _zero,
+                        self._write_status_set,
+                        owner=own,
+                    )
+                )
+        if self.cfg.pdcm:
+            rows.append(
+                MsrHandler(
+                    M.PERF_CAPABILITIES,
+                    "IA32_PERF_CAPABILITIES",
+                    CAPABILITIES,
+                    lambda: self.perf_capabilities,
+                    _read_only("IA32_PERF_CAPABILITIES"),
+                    host_write=self._host_write_perf_caps,
+                    owner=own,
+                )
+            )
+        rows.append(
+            MsrHandler(
+                M.DEBUGCTL,
+                "IA32_DEBUGCTL",
+                DEBUGCTL,
+                lambda: self.debugctl,
+                self._write_debugctl,
+                owner=own,
+            )
+        )
+        rows += legacy_quirk_rows({r.msr for r in rows}, own)
+        return rows
+
+    # ------------------------------------------------------------- writers
+    def _control_reader(self, pmc: Pmc) -> Callable[[], int]:
+        return lambda: pmc.control
+
+    def _legacy_counter_writer(self, pmc: Pmc) -> Callable[[int], None]:
+        mask = pmc.mask
+
+        def write(value: int) -> None:
+            pmc.value = sign_extend_32(value) & mask
+
+        return write
+
+    def _full_width_writer(self, pmc: Pmc) -> Callable[[int], None]:
+        mask = pmc.mask
+
+        def write(value: int) -> None:
+            if value & ~mask:
+                raise GuestFault(13, f"{value:#x} exceeds the {pmc.width}-bit counter {pmc.name}")
+            pmc.value = value
+
+        return write
+
+    def _eventsel_writer(self, pmc: Pmc, request: Callable[[Pmc], None]) -> Callable[[int], None]:
+        rsvd = self.eventsel_rsvd
+        if self.cfg.tsx and pmc.idx == 2:
+            rsvd &= ~M.IN_TXCP  # §2: IN_TXCP only on PMC2
+        decode = self._decode_gp
+
+        def write(value: int) -> None:
+            if value & rsvd:
+                raise GuestFault(13, f"PERFEVTSEL{pmc.idx} reserved bits {value & rsvd:#x}")
+            if value != pmc.control:
+                pmc.control = value
+                decode(pmc)
+                request(pmc)
+
+        return write
+
+    def _write_fixed_ctrl(self, value: int) -> None:
+        if value & self.fixed_ctrl_rsvd:
+            raise GuestFault(13, f"FIXED_CTR_CTRL reserved bits {value & self.fixed_ctrl_rsvd:#x}")
+        old, self.fixed_ctr_ctrl = self.fixed_ctr_ctrl, value
+        changed = old ^ value
+        for pmc in self.fixed:
+            if (changed >> (4 * (pmc.idx - FIXED_BASE))) & 0xF:
+                self._decode_fixed(pmc)
+                self.vcpu.request_reprogram(pmc)
+
+    def _write_global_ctrl(self, value: int) -> None:
+        if value & self.global_ctrl_rsvd:
+            raise GuestFault(13, f"GLOBAL_CTRL reserved bits {value & self.global_ctrl_rsvd:#x}")
+        changed = self.global_ctrl ^ value
+        self.global_ctrl = value
+        if changed:
+            for pmc in self.gp + self.fixed:
+                if (changed >> pmc.idx) & 1:
+                    pmc.global_en = bool((value >> pmc.idx) & 1)
+                    self.vcpu.request_reprogram(pmc)
+
+    def _check_status_bits(self, value: int, what: str) -> None:
+        if value & self.global_status_rsvd:
+            raise GuestFault(13, f"{what} reserved bits {value & self.global_status_rsvd:#x}")
+
+    def _write_ovf_ctrl(self, value: int) -> None:
+        self._check_status_bits(value, "GLOBAL_OVF_CTRL")
+        self.global_status &= ~value
+
+    def _host_write_ovf_ctrl(self, value: int) -> None:
+        self._check_status_bits(value, "GLOBAL_OVF_CTRL")  # accepted, no effect (§4)
+
+    def _host_write_status(self, value: int) -> None:
+        self._check_status_bits(value, "GLOBAL_STATUS")
+        self.global_status = value
+
+    def _write_status_set(self, value: int) -> None:
+        self._check_status_bits(value, "GLOBAL_STATUS_SET")
+        self.global_status |= value
+
+    def _host_write_perf_caps(self, value: int) -> None:
+        if value != self.perf_capabilities:
+            raise GuestFault(13, "PERF_CAPABILITIES is fixed once the vCPU exists")
+
+    def _write_debugctl(self, value: int) -> None:
+        # §1: invalid LBR/BTF bits are dropped; any other unsupported bit #GPs.
+        allowed = self.debugctl_writable
+        if value & ~(allowed | M.DEBUGCTL_LBR | M.DEBUGCTL_BTF):
+            raise GuestFault(13, f"DEBUGCTL unsupported bits {value & ~allowed:#x}")
+        self.debugctl = value & allowed
+
+    # ---------------------------------------------------------- save / load
+    def save(self) -> dict[str, Any]:
+        return {
+            "eventsel": [p.control for p in self.gp],
+            "fixed_ctr_ctrl": self.fixed_ctr_ctrl,
+            "global_ctrl": self.global_ctrl,
+            "global_status": self.global_status,
+            "debugctl": self.debugctl,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        sels = [int(x) for x in state["eventsel"]]
+        if len(sels) != len(self.gp):
+            raise ValueError(f"{len(sels)} event selects for {len(self.gp)} GP counters")
+        for pmc, sel in zip(self.gp, sels, strict=True):
+            pmc.control = sel
+        self.fixed_ctr_ctrl = int(state["fixed_ctr_ctrl"])
+        self.global_ctrl = int(state["global_ctrl"])
+        self.global_status = int(state["global_status"])
+        self.debugctl = int(state["debugctl"])
+        self.decode_all()
+
+
+def _zero() -> int:
+    return 0
+
+
+def _read_only(name: str) -> Callable[[int], None]:
+    def write(value: int) -> None:
+        raise GuestFault(13, f"{name} is read-only to the guest")
+
+    return write

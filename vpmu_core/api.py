@@ -1,0 +1,57 @@
+"""``vpmu.run``: a whole config-driven run, from TOML to :class:`RunResult`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from .config import load_dict, load_toml
+from .costs import price
+from .errors import ConfigError
+from .machine import Machine
+from .plugins import PluginManager, default_manager
+from .report import CounterResult, RunResult
+
+
+def load_config(source: str | Path | dict[str, Any], plugins: PluginManager | None = None) -> Any:
+    pm = plugins or default_manager()
+    if isinstance(source, dict):
+        return load_dict(source, pm)
+    return load_toml(source, pm)
+
+
+def run(
+    source: str | Path | dict[str, Any] | Any, plugins: PluginManager | None = None
+) -> RunResult:
+    """Build the machine a config describes, run its workload, and price the ledger."""
+    from . import __version__
+
+    pm = plugins or default_manager()
+    name = str(source) if isinstance(source, (str, Path)) else None
+    cfg = load_config(source, pm) if isinstance(source, (str, Path, dict)) else source
+    if cfg.workload is None:
+        raise ConfigError("workload", None, "a run needs a [workload] table", source=name)
+    machine = Machine(cfg, pm)
+    workload = pm.registry["workloads"][cfg.workload.kind](cfg.workload, machine)
+    logger.info("running {} on {}", workload.name, machine)
+    out = workload.run()
+    for v in machine.vcpus:
+        v.sync()
+    ledger = machine.ledger.as_dict()
+    return RunResult(
+        vpmu_version=__version__,
+        config=name,
+        machine=machine.name,
+        backend=machine.backend.name,
+        strategy=machine.strategy.name,
+        workload=workload.name,
+        extensions=list(machine.extensions),
+        counters=[CounterResult(**r.__dict__) for r in out.rows],
+        pmis=[len(v.pmis) for v in machine.vcpus],
+        pmis_dropped=[v.pmis_dropped for v in machine.vcpus],
+        ledger=ledger,
+        cost=price(ledger, cfg.costs, out.guest_ns),
+        extra=out.extra,
+    )

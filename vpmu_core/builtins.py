@@ -1,0 +1,25 @@
+"""vpmu's own plugin module: the strategies and workloads that ship in the core.
+
+Registered through the ``vpmu`` entry-point group like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .hookspecs import hookimpl
+from .strategies.emulated import Emulated
+from .workloads.counting import Counting
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def vpmu_register_strategies(register: Callable[[type[Any]], None]) -> None:
+    register(Emulated)
+
+
+@hookimpl
+def vpmu_register_workloads(register: Callable[[type[Any]], None]) -> None:
+    register(Counting)

@@ -1,0 +1,192 @@
+"""The ``vpmu`` command line (typer + rich).
+
+Errors a user can fix (a config key, a plugin name, a snapshot) are printed as one
+line on stderr with exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from loguru import logger
+from rich.console import Console
+from rich.table import Table
+
+from .errors import VpmuError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="vpmu: model x86 virtual PMUs and what each KVM virtualization design costs.",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="log what vpmu does (-vv: debug)")
+    ] = 0,
+) -> None:
+    if verbose:
+        logger.remove()
+        logger.add(sys.stderr, level="DEBUG" if verbose > 1 else "INFO")
+        logger.enable("vpmu_core")
+
+
+def _fail(exc: BaseException) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+ConfigArg = Annotated[Path, typer.Argument(help="a TOML config, e.g. configs/intel-kvm.toml")]
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the result as JSON here")
+    ] = None,
+) -> None:
+    """Run a config's workload and print counters, PMIs, exits and their cost."""
+    from .api import run as run_config
+
+    try:
+        result = run_config(config)
+        path = json_out or (Path(result_json) if (result_json := _report_json(config)) else None)
+        if path is not None:
+            result.write_json(path)
+    except (VpmuError, ValueError) as exc:
+        raise _fail(exc) from None
+    _print_result(result)
+    if path is not None:
+        out.print(f"result written to {path}")
+
+
+def _report_json(config: Path) -> str | None:
+    from .api import load_config
+
+    cfg = load_config(config)
+    json_path: str | None = cfg.report.json_path
+    return json_path
+
+
+def _print_result(result: Any) -> None:
+    title = (
+        f"{result.machine}: {result.backend} backend, {result.strategy} strategy, "
+        f"{result.workload} workload"
+    )
+    table = Table(title=title)
+    for col in ("vCPU", "counter", "event", "value", "workload retired", "difference"):
+        table.add_column(col, justify="right" if col not in ("counter", "event") else "left")
+    for row in result.counters:
+        diff = "" if row.expected is None else f"{row.value - row.expected:+,}"
+        expected = "" if row.expected is None else f"{row.expected:,}"
+        table.add_row(str(row.vcpu), row.counter, row.event, f"{row.value:,}", expected, diff)
+    out.print(table)
+    mech = Table(title="mechanism events (ledger)")
+    mech.add_column("category")
+    mech.add_column("event")
+    mech.add_column("count", justify="right")
+    mech.add_column("ns each", justify="right")
+    mech.add_column("total ns", justify="right")
+    for cat, items in result.ledger.items():
+        for name, n in items.items():
+            key = _price_key(cat, name)
+            each = result.cost.ns_per_op.get(key)
+            total = result.cost.by_mechanism.get(key)
+            mech.add_row(
+                cat,
+                name,
+                f"{n:,}",
+                "" if each is None else f"{each:,.0f}",
+                "" if total is None else f"{total:,.0f}",
+            )
+    out.print(mech)
+    pmis = ", ".join(f"{n}" for n in result.pmis)
+    dropped = sum(result.pmis_dropped)
+    out.print(f"PMIs delivered per vCPU: {pmis}; dropped at a masked LVTPC: {dropped}")
+    overhead = result.cost.overhead_pct
+    share = (
+        ""
+        if overhead is None
+        else f" = {overhead:.2f}% of {result.cost.guest_ns:,.0f} ns guest time"
+    )
+    out.print(f"overhead: {result.cost.total_ns:,.0f} ns{share}")
+
+
+def _price_key(category: str, name: str) -> str:
+    prefix = {"exits": "exit", "perf_ops": "perf", "pmis": "pmi"}.get(category, category)
+    return f"{prefix}:{name}"
+
+
+@app.command()
+def validate(config: ConfigArg) -> None:
+    """Check a config without running it."""
+    from .api import load_config
+
+    try:
+        cfg = load_config(config)
+    except (VpmuError, ValueError) as exc:
+        raise _fail(exc) from None
+    out.print(
+        f"{config}: ok ({cfg.pmu.backend} backend, {cfg.strategy.name} strategy, "
+        f"{cfg.workload.kind if cfg.workload else 'no'} workload)"
+    )
+
+
+@app.command()
+def plugins(
+    hooks: Annotated[
+        bool, typer.Option("--hooks", help="list the hooks each plugin implements")
+    ] = False,
+) -> None:
+    """List every plugin: name, version, what it provides, and any load failure."""
+    from .plugins import default_manager
+
+    pm = default_manager()
+    table = Table(title="vpmu plugins")
+    for col in ("plugin", "version", "module", "provides", "status"):
+        table.add_column(col)
+    if hooks:
+        table.add_column("hooks")
+    for info in pm.plugins():
+        provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(info.provides.items()))
+        status = f"[red]failed: {info.error}[/]" if info.error else "ok"
+        row = [info.name, info.version, info.module, provides, status]
+        if hooks:
+            row.append(", ".join(info.hooks) + _component_hooks(pm, info.provides))
+        table.add_row(*row)
+    out.print(table)
+
+
+def _component_hooks(pm: Any, provides: dict[str, list[str]]) -> str:
+    names: set[str] = set()
+    for kind, items in provides.items():
+        for item in items:
+            cls = pm.registry[kind][item]
+            names |= {a for a in dir(cls) if a.startswith("vpmu_")}
+    return ("; components: " + ", ".join(sorted(names))) if names else ""
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a whole config file for the installed plugins."""
+    from .plugins import default_manager
+
+    model = default_manager().schema()
+    out.print_json(json.dumps(model.model_json_schema(by_alias=True)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Config files: TOML in, one validated pydantic model out, or one clear error line.
+
+The root model is *assembled* from the installed plugins: ``[pmu]`` is a union of
+every backend's own model (discriminated by ``backend``), ``[strategy]`` of every
+strategy's (by ``name``), ``[workload]`` of every workload's (by ``kind``), and each
+registered extension owns a top-level table of its name. So ``vpmu schema`` is
+exact for whatever is installed, and a typo anywhere is an error, never ignored.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from .costs import CostTable
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .plugins import PluginManager
+
+DISCRIMINATORS = {
+    "pmu": ("backends", "backend"),
+    "strategy": ("strategies", "name"),
+    "workload": ("workloads", "kind"),
+}
+
+
+class Strict(BaseModel):
+    """Base of every config table: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MachineConfig(Strict):
+    name: str = Field("vpmu", description="a label for reports")
+    vcpus: int = Field(1, ge=1, le=4096, description="number of vCPUs")
+    seed: int = Field(0, ge=0, description="seed of every random choice in a run")
+
+
+class HostConfig(Strict):
+    pcpus: int = Field(1, ge=1, le=4096, description="physical CPUs of the host")
+    hz: int = Field(1000, ge=1, le=10000, description="host and guest timer tick rate")
+    nmi_watchdog: bool = Field(False, description="host NMI watchdog holds one counter per pCPU")
+
+
+class FilterConfig(Strict):
+    """KVM_SET_PMU_EVENT_FILTER, as a table."""
+
+    action: Literal["allow", "deny"]
+    events: list[int] = Field(default_factory=list, description="raw or masked entries")
+    fixed_counter_bitmap: int = Field(0, ge=0, lt=1 << 32)
+    masked: bool = False
+
+
+class ReportConfig(Strict):
+    json_path: str | None = Field(None, alias="json", description="also write the result here")
+    title: str | None = None
+
+
+def _union(pm: PluginManager, kind: str, tag: str) -> Any:
+    models = [cls.Config for cls in (pm.registry[kind][n] for n in pm.names(kind))]
+    if not models:
+        return None
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator=tag)]  # noqa: UP007
+
+
+_cache: dict[int, type[BaseModel]] = {}
+
+
+def root_model(pm: PluginManager) -> type[BaseModel]:
+    """The model of a whole config file for the plugins ``pm`` holds."""
+    cached = _cache.get(id(pm))
+    if cached is not None:
+        return cached
+    fields: dict[str, Any] = {
+        "machine": (MachineConfig, Field(default_factory=MachineConfig)),
+        "host": (HostConfig, Field(default_factory=HostConfig)),
+        "filter": (FilterConfig | None, None),
+        "costs": (CostTable, Field(default_factory=CostTable)),
+        "report": (ReportConfig, Field(default_factory=ReportConfig)),
+    }
+    for table, (kind, tag) in DISCRIMINATORS.items():
+        union = _union(pm, kind, tag)
+        if union is None:
+            continue
+        if table == "workload":
+            fields[table] = (union | None, None)
+        else:
+            fields[table] = (union, ...)
+    extensions = pm.names("extensions")
+    if extensions:
+        names: Any = Literal[tuple(extensions)]  # type: ignore[misc,valid-type]
+        fields["extensions"] = (list[names], Field(default_factory=list))
+        for name in extensions:
+            fields[name] = (pm.registry["extensions"][name].Config | None, None)
+    else:
+        fields["extensions"] = (list[str], Field(default_factory=list, max_length=0))
+    model = create_model("VpmuConfig", __config__=ConfigDict(extra="forbid"), **fields)
+    _cache[id(pm)] = model
+    return model
+
+
+def _defaults(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    data.setdefault("strategy", {"name": "emulated"})
+    return data
+
+
+def load_dict(data: dict[str, Any], pm: PluginManager, *, source: str | None = None) -> Any:
+    """Validate a config dict; raise ConfigError naming the first bad key."""
+    _check_plugins(data, pm, source)
+    model = root_model(pm)
+    try:
+        cfg: Any = model.model_validate(_defaults(data))
+    except ValidationError as exc:
+        raise _explain(exc, model, source) from None
+    for name in cfg.extensions:
+        if getattr(cfg, name) is None:
+            setattr(cfg, name, pm.registry["extensions"][name].Config())
+    _cross_checks(cfg, pm, source)
+    return cfg
+
+
+def load_toml(path: str | Path, pm: PluginManager) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("file", str(path), f"cannot be read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("toml", str(path), f"not valid TOML: {exc}") from None
+    return load_dict(data, pm, source=str(path))
+
+
+def _check_plugins(data: dict[str, Any], pm: PluginManager, source: str | None) -> None:
+    """Name a missing plugin and list what is installed, before pydantic's union error."""
+    for table, (kind, tag) in DISCRIMINATORS.items():
+        section = data.get(table)
+        if table == "strategy" and section is None:
+            section = {"name": "emulated"}
+        if not isinstance(section, dict):
+            continue
+        name = section.get(tag)
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"{table}.{tag}", name, "must be a string", source=source)
+        if name is None:
+            installed = ", ".join(pm.names(kind)) or "none"
+            raise ConfigError(
+                f"{table}.{tag}", None, f"required; installed: {installed}", source=source
+            )
+        if name not in pm.registry[kind]:
+            try:
+                pm.get(kind, name, f"{table}.{tag}")
+            except ConfigError as exc:
+                raise exc.with_source(source) if source else exc from None
+    for ext in data.get("extensions", []) or []:
+        if isinstance(ext, str) and ext not in pm.registry["extensions"]:
+            try:
+                pm.get("extensions", ext, "extensions")
+            except ConfigError as exc:
+                raise exc.with_source(source) if source else exc from None
+
+
+def _cross_checks(cfg: Any, pm: PluginManager, source: str | None) -> None:
+    components: list[type[Any]] = [
+        pm.registry["backends"][cfg.pmu.backend],
+        pm.registry["strategies"][cfg.strategy.name],
+    ]
+    if cfg.workload is not None:
+        components.append(pm.registry["workloads"][cfg.workload.kind])
+    components += [pm.registry["extensions"][e] for e in cfg.extensions]
+    for comp in components:
+        check = getattr(comp, "check", None)
+        if check is None:
+            continue
+        try:
+            check(cfg, pm)
+        except ConfigError as exc:
+            raise exc.with_source(source) if source else exc from None
+
+
+def _explain(exc: ValidationError, model: type[BaseModel], source: str | None) -> ConfigError:
+    err = exc.errors()[0]
+    original = (err.get("ctx") or {}).get("error")
+    if isinstance(original, ConfigError):  # a model validator's own, already precise
+        return original.with_source(source) if source else original
+    key_parts, parent = _resolve(model, tuple(err["loc"]))
+    key = ".".join(key_parts) or "(root)"
+    value = err.get("input")
+    kind = err["type"]
+    if kind == "extra_forbidden" and parent is not None:
+        keys = sorted(f.alias or n for n, f in parent.model_fields.items())
+        return ConfigError(
+            key, value, f"unknown key; allowed keys: {', '.join(keys)}", source=source
+        )
+    if kind == "missing":
+        return ConfigError(key, None, "required key is missing", source=source)
+    msg = err["msg"].replace("Input should be", "must be")
+    return ConfigError(key, value, msg, source=source)
+
+
+def _resolve(
+    model: type[BaseModel], loc: tuple[Any, ...]
+) -> tuple[list[str], type[BaseModel] | None]:
+    """Turn pydantic's error location into a dotted key and the model owning its last part.
+
+    pydantic puts a tagged union's tag value into the location (``pmu.intel.x``);
+    it names no key of the file, so it is dropped here and used to pick the member.
+    """
+    parts: list[str] = []
+    current: Any = model
+    owner: type[BaseModel] | None = None
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        i += 1
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+            current = _first_model(current)
+            continue
+        model_now = _first_model(current)
+        if model_now is None:
+            parts.append(str(part))
+            continue
+        owner = model_now
+        field = _field(model_now, str(part))
+        parts.append(str(part))
+        if field is None:
+            current = None
+            continue
+        current = field.annotation
+        members = _members(current)
+        if len(members) > 1 and i < len(loc):
+            tagged = _member_with_tag(members, loc[i])
+            if tagged is not None:
+                current = tagged
+                i += 1
+    return parts, owner
+
+
+def _field(model: type[BaseModel], name: str) -> Any:
+    for n, f in model.model_fields.items():
+        if n == name or f.alias == name:
+            return f
+    return None
+
+
+def _members(annotation: Any) -> list[type[BaseModel]]:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for a in get_args(annotation):
+        found += _members(a)
+    return found
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    members = _members(annotation)
+    return members[0] if len(members) == 1 else None
+
+
+def _member_with_tag(members: list[type[BaseModel]], tag: Any) -> type[BaseModel] | None:
+    from typing import get_args
+
+    for m in members:
+        for t in ("backend", "name", "kind"):
+            f = m.model_fields.get(t)
+            if f is not None and tag in get_args(f.annotation):
+                return m
+    return None

@@ -1,0 +1,111 @@
+"""The PMC objects: one index space, GP 0-31 and fixed 32+, as KVM keeps them.
+
+A PMC holds its value, width and control state, plus a flex array of host-event
+slots (``host_events``): one slot for a normal counter, N for a grouped all-in-one
+counter. The vCPU's event matcher reads the decoded control fields (``key``, ``os``,
+``usr``, ``local_en``, ``global_en``, ``allowed``) and never the raw registers, so the
+backend decodes a control write once and counting stays a list walk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+GP_BASE = 0
+FIXED_BASE = 32
+
+EventKey = tuple[int, int]
+"""``(event_select, umask)``; the event select is 12 bits wide (AMD bits 35:32 on top)."""
+
+
+def _no_overflow(pmc: Pmc) -> None:  # replaced when a vCPU binds the counter
+    return None
+
+
+class Pmc:
+    """A performance-monitoring counter as the guest sees it."""
+
+    __slots__ = (
+        "allowed",
+        "control",
+        "global_en",
+        "host_events",
+        "idx",
+        "intr",
+        "key",
+        "kind",
+        "local_en",
+        "mask",
+        "max_nr_events",
+        "name",
+        "os",
+        "overflow",
+        "owner",
+        "usr",
+        "value",
+        "width",
+    )
+
+    def __init__(
+        self,
+        idx: int,
+        kind: str,
+        width: int,
+        *,
+        name: str | None = None,
+        key: EventKey | None = None,
+        max_nr_events: int = 1,
+        owner: str = "",
+    ) -> None:
+        self.idx = idx
+        self.kind = kind  # "gp" | "fixed" | an extension's own kind
+        self.name = name or (f"gp{idx}" if kind == "gp" else f"fixed{idx - FIXED_BASE}")
+        self.width = width
+        self.mask = (1 << width) - 1
+        self.value = 0
+        self.control = 0
+        self.key = key
+        self.os = False
+        self.usr = False
+        self.local_en = False
+        self.global_en = True
+        self.allowed = True
+        self.intr = False
+        self.max_nr_events = max_nr_events
+        self.host_events: list[Any] = [None] * max_nr_events
+        self.overflow: Callable[[Pmc], None] = _no_overflow
+        self.owner = owner
+
+    @property
+    def counting(self) -> bool:
+        """Counts iff locally and globally enabled and allowed by the event filter."""
+        return self.local_en and self.global_en and self.allowed
+
+    def advance(self, n: int) -> None:
+        """Add ``n`` events; a wrap past all-ones is an overflow (exactly, at ``mask + 1``)."""
+        v = self.value + n
+        if v > self.mask:
+            self.value = v & self.mask
+            self.overflow(self)
+        else:
+            self.value = v
+
+    def read(self) -> int:
+        return self.value
+
+    def write(self, value: int) -> None:
+        self.value = value & self.mask
+
+    def events_to_overflow(self) -> int:
+        """How many more events until the next wrap; the engine steps straight to it."""
+        return self.mask + 1 - self.value
+
+    def save(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.value = int(state["value"]) & self.mask
+
+    def __repr__(self) -> str:
+        return f"<Pmc {self.name} idx={self.idx} value={self.value:#x} counting={self.counting}>"

@@ -1,0 +1,83 @@
+"""What a virtualization strategy is, as the core sees it.
+
+A strategy decides three things, each bound once per vCPU:
+
+* which guest accesses exit (:meth:`Strategy.intercept`, asked once per MSR when
+  the dispatch table is built, and :meth:`Strategy.rdpmc_exits`);
+* how a PMC is backed on the host (:class:`CounterAllocator`, from the
+  ``vpmu_counter_allocator`` hook): perf events created, reused, released;
+* how a PMI travels to the guest (:class:`PmiPath`, from ``vpmu_pmi_path``).
+
+The default PMI path (:class:`DirectPmiPath`) is the architectural one: the
+vCPU's LVTPC accepts or drops it. Strategies wrap it to count what the trip costs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from .counters import Pmc
+    from .machine import Machine
+    from .msr import MsrHandler
+    from .vcpu import Vcpu
+
+
+class CounterAllocator(Protocol):
+    """Backs guest PMCs with host resources; called before the next VM entry."""
+
+    def reprogram(self, pmc: Pmc) -> None:
+        """The PMC's control (or filter verdict) changed: make the host follow."""
+
+    def emulated_instruction(self, pmcs: list[Pmc]) -> None:
+        """The hypervisor completed an intercepted instruction counted by ``pmcs``."""
+
+    def release(self, pmc: Pmc) -> None:
+        """Let the PMC's host resources go."""
+
+
+class PmiPath(Protocol):
+    """Delivers a pending PMI at VM entry."""
+
+    def deliver(self) -> None: ...
+
+
+class DirectPmiPath:
+    """The architectural PMI trip: overflow -> LVTPC -> guest, nothing priced."""
+
+    __slots__ = ("vcpu",)
+
+    def __init__(self, vcpu: Vcpu) -> None:
+        self.vcpu = vcpu
+
+    def deliver(self) -> None:
+        self.vcpu.deliver_pmi()
+
+
+class Strategy:
+    """Base class of strategies: one instance per machine, a component of its hooks.
+
+    Subclasses set ``name`` and ``Config`` (a pydantic model with
+    ``name: Literal[...]``) and implement :meth:`intercept` and the hooks
+    ``vpmu_counter_allocator`` / ``vpmu_pmi_path``.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: Any, machine: Machine) -> None:
+        self.config = config
+        self.machine = machine
+
+    @classmethod
+    def check(cls, config: Any, plugins: Any) -> None:
+        """Refuse (ConfigError) a machine this strategy cannot run on."""
+
+    def intercept(self, vcpu: Vcpu, handler: MsrHandler, write: bool) -> str | None:
+        """Exit reason for a guest access to ``handler``'s MSR, or None if it passes through."""
+        return f"{'wrmsr' if write else 'rdmsr'}:{handler.klass}"
+
+    def rdpmc_exits(self, vcpu: Vcpu) -> bool:
+        return True

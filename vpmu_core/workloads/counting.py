@@ -1,0 +1,130 @@
+"""``counting``: program events, retire a configured mix, read the counters back.
+
+The smallest honest workload: what ``perf stat`` does minus multiplexing. Each
+listed event gets a fixed counter when one counts it (and ``use_fixed``), else the
+next GP counter; the mix is retired in ``steps`` slices split between CPL3 and
+CPL0 by ``user_share``. The report sets each counter against the ground truth:
+the events of the mix its privilege filter sees. An instructions counter reads a
+little more: the guest's own WRMSR/RDMSR/RDPMC are instructions too, and the
+report shows that difference rather than hiding it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..counters import FIXED_BASE
+from ..errors import ConfigError
+from .base import CounterRow, Workload, WorkloadOutput
+
+
+class CountingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["counting"]
+    events: list[str] = Field(
+        default_factory=lambda: ["instructions", "cycles", "branches", "branch-misses"],
+        description="events to count, one counter each",
+    )
+    mix: dict[str, int] = Field(
+        default_factory=lambda: {
+            "instructions": 10_000_000,
+            "cycles": 12_500_000,
+            "branches": 2_000_000,
+            "branch-misses": 40_000,
+        },
+        description="events retired by the workload, by name",
+    )
+    user_share: float = Field(0.8, ge=0, le=1, description="share of the mix retired at CPL3")
+    count: Literal["all", "user", "kernel"] = "all"
+    use_fixed: bool = Field(True, description="count on a fixed counter where one counts the event")
+    steps: int = Field(10, ge=1, le=1_000_000, description="slices the mix is retired in")
+    ghz: float = Field(2.5, gt=0, description="guest clock, for the guest time of the cycles")
+
+    @model_validator(mode="after")
+    def _check(self) -> CountingConfig:
+        for name, n in self.mix.items():
+            if n < 0:
+                raise ConfigError(f"workload.mix.{name}", n, "must be >= 0")
+        return self
+
+
+class Counting(Workload):
+    name: ClassVar[str] = "counting"
+    Config: ClassVar[type[BaseModel]] = CountingConfig
+    config: CountingConfig
+
+    @classmethod
+    def check(cls, config: Any, plugins: Any) -> None:
+        wl: CountingConfig = config.workload
+        known = sorted(plugins.registry["backends"][config.pmu.backend].event_names())
+        for where, names in (("events", wl.events), ("mix", list(wl.mix))):
+            for name in names:
+                if name not in known:
+                    raise ConfigError(
+                        f"workload.{where}", name, f"unknown event; known: {', '.join(known)}"
+                    )
+
+    def run(self) -> WorkloadOutput:
+        out = WorkloadOutput()
+        for vcpu in self.machine.vcpus:
+            out.rows += self._run_vcpu(vcpu)
+        cycles = self.config.mix.get("cycles", 0)
+        out.guest_ns = cycles / self.config.ghz
+        return out
+
+    def _run_vcpu(self, vcpu: Any) -> list[CounterRow]:
+        cfg = self.config
+        drv = self.machine.backend.guest_driver(vcpu)
+        usr = cfg.count in ("all", "user")
+        os = cfg.count in ("all", "kernel")
+        drv.disable_all()
+        plan: list[tuple[str, int]] = []
+        gp_next = 0
+        for event in cfg.events:
+            fixed = drv.fixed_index(event) if cfg.use_fixed else None
+            if fixed is not None and all(idx != FIXED_BASE + fixed for _, idx in plan):
+                plan.append((event, FIXED_BASE + fixed))
+            elif gp_next < drv.gp_counters:
+                plan.append((event, gp_next))
+                gp_next += 1
+            else:
+                raise ConfigError(
+                    "workload.events", event, f"no counter left ({drv.gp_counters} GP counters)"
+                )
+        for event, idx in plan:
+            drv.write_counter(idx, 0)
+            if idx >= FIXED_BASE:
+                drv.program_fixed(idx - FIXED_BASE, usr=usr, os=os)
+            else:
+                drv.program_gp(idx, drv.gp_key(event), usr=usr, os=os)
+        start = {idx: vcpu.counters[idx].value for _, idx in plan}
+        drv.enable_all()
+        for step in range(cfg.steps):
+            for event, total in cfg.mix.items():
+                n = total // cfg.steps + (1 if step < total % cfg.steps else 0)
+                user = int(n * cfg.user_share)
+                vcpu.retire(event, user, cpl=3)
+                vcpu.retire(event, n - user, cpl=0)
+        drv.disable_all()
+        rows = []
+        for event, idx in plan:
+            value = drv.read_counter(idx)
+            expected = _seen(cfg, event, usr, os)
+            pmc = vcpu.counters[idx]
+            expected = (start[idx] + expected) & pmc.mask
+            rows.append(CounterRow(vcpu.index, pmc.name, event, value, expected))
+        return rows
+
+
+def _seen(cfg: CountingConfig, event: str, usr: bool, os: bool) -> int:
+    total = 0
+    for step in range(cfg.steps):
+        n = cfg.mix.get(event, 0) // cfg.steps + (
+            1 if step < cfg.mix.get(event, 0) % cfg.steps else 0
+        )
+        user = int(n * cfg.user_share)
+        total += (user if usr else 0) + ((n - user) if os else 0)
+    return total
