@@ -13,6 +13,7 @@ masking rule from ``lvtpc_masks_on_pmi``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -61,6 +62,14 @@ class VendorPmu:
     def rdpmc(self, ecx: int) -> int:
         raise NotImplementedError
 
+    def rdpmc_table(self) -> dict[int, Callable[[], int]]:
+        """Every valid RDPMC ECX and the read it performs, bound once.
+
+        ECX values missing here go to :meth:`rdpmc`, which raises the vendor's #GP.
+        An extension may add entries (e.g. Intel's PERF_METRICS at ECX bit 29).
+        """
+        return {}
+
     def record_overflow(self, pmc: Pmc) -> None:
         """Record an overflow of ``pmc`` where the vendor keeps it (a status bit)."""
 
@@ -69,6 +78,14 @@ class VendorPmu:
 
     def reset(self) -> None:
         """Architectural RESET values of every register."""
+
+    def cpuid_shape(self) -> dict[str, int]:
+        """The PMU shape the guest reads from this vCPU's CPUID (decoded the vendor's way).
+
+        The conformance suite checks it against the MSRs that answer, so a backend
+        whose CPUID and MSR map disagree fails there.
+        """
+        raise NotImplementedError
 
     def shape(self) -> dict[str, Any]:
         """What a snapshot must agree on to be restored here."""
@@ -95,6 +112,11 @@ class Backend:
     def event_names(cls) -> list[str]:
         """Event names ``retire`` and workloads accept on this backend."""
         return []
+
+    @classmethod
+    def conformance_configs(cls) -> dict[str, dict[str, Any]]:
+        """Representative ``[pmu]`` tables the conformance suite runs this backend with."""
+        return {}
 
     @classmethod
     def check(cls, config: Any, plugins: Any) -> None:

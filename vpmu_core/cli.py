@@ -153,26 +153,31 @@ def plugins(
     pm = default_manager()
     table = Table(title="vpmu plugins")
     for col in ("plugin", "version", "module", "provides", "status"):
-        table.add_column(col)
-    if hooks:
-        table.add_column("hooks")
+        table.add_column(col, overflow="fold")
     for info in pm.plugins():
         provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(info.provides.items()))
         status = f"[red]failed: {info.error}[/]" if info.error else "ok"
-        row = [info.name, info.version, info.module, provides, status]
-        if hooks:
-            row.append(", ".join(info.hooks) + _component_hooks(pm, info.provides))
-        table.add_row(*row)
+        table.add_row(info.name, info.version, info.module, provides, status)
     out.print(table)
+    if hooks:
+        for info in pm.plugins():
+            out.print(f"[bold]{info.name}[/]", highlight=False)
+            out.print(f"  module hooks: {', '.join(info.hooks) or '-'}", soft_wrap=True)
+            for line in _component_hooks(pm, info.provides):
+                out.print(f"  {line}", soft_wrap=True, highlight=False)
 
 
-def _component_hooks(pm: Any, provides: dict[str, list[str]]) -> str:
-    names: set[str] = set()
-    for kind, items in provides.items():
+def _component_hooks(pm: Any, provides: dict[str, list[str]]) -> list[str]:
+    """The machine hooks each component a plugin registered implements."""
+    from .plugins import SINGULAR
+
+    lines = []
+    for kind, items in sorted(provides.items()):
         for item in items:
             cls = pm.registry[kind][item]
-            names |= {a for a in dir(cls) if a.startswith("vpmu_")}
-    return ("; components: " + ", ".join(sorted(names))) if names else ""
+            names = sorted(a for a in dir(cls) if a.startswith("vpmu_"))
+            lines.append(f"{SINGULAR[kind]} {item}: {', '.join(names) or '-'}")
+    return lines
 
 
 @app.command()

@@ -23,6 +23,12 @@ from .errors import PluginError, VpmuError
 
 ENTRY_POINT_GROUP = "vpmu"
 KINDS = ("backends", "strategies", "workloads", "extensions")
+SINGULAR = {
+    "backends": "backend",
+    "strategies": "strategy",
+    "workloads": "workload",
+    "extensions": "extension",
+}
 
 
 @dataclass
@@ -135,11 +141,11 @@ class PluginManager:
         def register(cls: type[Any]) -> None:
             name = getattr(cls, "name", "")
             if not name:
-                raise PluginError(f"plugin {plugin!r} registered a {kind[:-1]} without a name")
+                raise PluginError(f"plugin {plugin!r} registered a {SINGULAR[kind]} without a name")
             other = self.origin.get((kind, name))
             if other is not None and other != plugin:
                 raise PluginError(
-                    f"{kind[:-1]} {name!r} is registered by both {other!r} and {plugin!r}"
+                    f"{SINGULAR[kind]} {name!r} is registered by both {other!r} and {plugin!r}"
                 )
             self.registry[kind][name] = cls
             self.origin[(kind, name)] = plugin
@@ -156,7 +162,7 @@ class PluginManager:
         if found is None:
             installed = ", ".join(sorted(self.registry[kind])) or "none"
             raise ConfigError(
-                key, name, f"no installed {kind[:-1]} of that name; installed: {installed}"
+                key, name, f"no installed {SINGULAR[kind]} of that name; installed: {installed}"
             )
         return found
 

@@ -30,9 +30,9 @@ Event = str | tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class Pmi:
-    """One PMI the guest received: when (sequence number), how, and why."""
+    """One PMI the guest received: when (guest cycles), how, and why."""
 
-    seq: int
+    clock: int
     vector: int
     mode: str
     status: int  # the vendor's overflow status at delivery (0 where it has none)
@@ -48,8 +48,9 @@ class Vcpu:
     def __init__(self, machine: Machine, index: int) -> None:
         self.machine = machine
         self.index = index
-        self.cpl = 0
-        self.cr4_pce = False
+        self._cpl = 0
+        self._cr4_pce = False
+        self._user = 0
         self.counters: dict[int, Pmc] = {}
         self.msr_table: dict[int, MsrHandler] = {}
         self.cpuid_leaves: dict[tuple[int, int], tuple[int, int, int, int]] = {}
@@ -57,15 +58,20 @@ class Vcpu:
         self.pmis_dropped = 0
         self.ext: dict[str, Any] = {}  # per-vCPU state of extensions, by name
         self.lvtpc = Lvtpc(masks_on_pmi=True)
-        self._seq = 0  # guest operations so far: the PMI timestamp
+        self.clock = 0  # guest time in cycles, kept by the workload engine; stamps PMIs
         self._exits = machine.ledger.exits
         self._rd: dict[int, tuple[Callable[[], int], str | None]] = {}
         self._wr: dict[int, tuple[Callable[[int], None], str | None]] = {}
         self._rdpmc: Callable[[int], int] = _no_rdpmc
+        self._rdpmc_table: dict[int, Callable[[], int]] = {}
+        self._wr_now = self._wr
+        self._rd_now = self._rd
+        self._rdpmc_now = self._rdpmc_table
         self._rdpmc_exit = True
         self._match: dict[tuple[Event, bool], list[Pmc]] = {}
         self._ins: list[list[Pmc] | None] = [None, None]
         self._reprogram: dict[int, Pmc] = {}
+        self.pending_reprogram = self._reprogram  # read-only view for strategies
         self._pmi_pending = False
         self._pending = False
         self._emulated_ins: Callable[[list[Pmc]], None] | None = None
@@ -82,6 +88,8 @@ class Vcpu:
             msr: (h.write, strategy.intercept(self, h, True)) for msr, h in self.msr_table.items()
         }
         self._rdpmc = self.pmu.rdpmc
+        self._rdpmc_table = self.pmu.rdpmc_table()
+        self._bind_mode()
         self._rdpmc_exit = strategy.rdpmc_exits(self)
         self._emulated_ins = getattr(self.allocator, "emulated_instruction", None)
         self._on_overflow = getattr(self.allocator, "overflowed", None)
@@ -94,59 +102,120 @@ class Vcpu:
         strategy = self.machine.strategy
         self._rd[msr] = (h.read, strategy.intercept(self, h, False))
         self._wr[msr] = (h.write, strategy.intercept(self, h, True))
+        self._bind_mode()
 
     # ------------------------------------------------------------- guest: MSRs
+    # The three accessors below are the hot path. CPL is folded into which tables
+    # are bound (``_bind_mode``), so an access pays for one dict lookup, its
+    # handler, one ledger increment and the instruction it retires.
     def wrmsr(self, msr: int, value: int) -> None:
         """Guest WRMSR. Raises :class:`GuestFault` exactly where the hardware would #GP."""
-        entry = self._wr.get(msr)
+        entry = self._wr_now.get(msr)
         if entry is None:
-            raise GuestFault(13, f"WRMSR to unknown MSR {msr:#x}")
-        if self.cpl:
-            raise GuestFault(13, "WRMSR at CPL > 0")
-        entry[0](value & MASK64)
-        reason = entry[1]
+            raise self._msr_fault("WRMSR", msr)
+        write, reason = entry
+        write(value & MASK64)
         if reason is not None:
             self._exits[reason] += 1
-        self._retired_ins(reason is not None)
+        ins = self._ins[0]
+        if ins is None:
+            ins = self._instruction_counters(0)
+        if ins:
+            self._count_own(ins, reason is not None)
+        if self._pending:
+            self._enter()
 
     def rdmsr(self, msr: int) -> int:
         """Guest RDMSR."""
-        entry = self._rd.get(msr)
+        entry = self._rd_now.get(msr)
         if entry is None:
-            raise GuestFault(13, f"RDMSR of unknown MSR {msr:#x}")
-        if self.cpl:
-            raise GuestFault(13, "RDMSR at CPL > 0")
-        value = entry[0]()
-        reason = entry[1]
+            raise self._msr_fault("RDMSR", msr)
+        read, reason = entry
+        value = read()
         if reason is not None:
             self._exits[reason] += 1
-        self._retired_ins(reason is not None)
+        ins = self._ins[0]
+        if ins is None:
+            ins = self._instruction_counters(0)
+        if ins:
+            self._count_own(ins, reason is not None)
+        if self._pending:
+            self._enter()
         return value
 
     def rdpmc(self, ecx: int) -> int:
         """Guest RDPMC: #GP at CPL > 0 unless CR4.PCE, and wherever the vendor's ECX rules say."""
-        if self.cpl and not self.cr4_pce:
-            raise GuestFault(13, "RDPMC at CPL > 0 with CR4.PCE clear")
-        value = self._rdpmc(ecx & 0xFFFFFFFF)
-        if self._rdpmc_exit:
+        read = self._rdpmc_now.get(ecx)
+        if read is None:
+            return self._rdpmc_slow(ecx)
+        value = read()
+        exits = self._rdpmc_exit
+        if exits:
             self._exits["rdpmc"] += 1
-        self._retired_ins(self._rdpmc_exit)
-        return value
-
-    def _retired_ins(self, emulated: bool) -> None:
-        """The access itself retires one instruction on the counters enabled after it."""
-        user = self.cpl > 0
+        user = self._user
         ins = self._ins[user]
         if ins is None:
-            ins = self._ins[user] = self._matching(INSTRUCTIONS, user)
-        self._seq += 1
+            ins = self._instruction_counters(user)
         if ins:
-            for pmc in ins:
-                pmc.advance(1)
-            if emulated and self._emulated_ins is not None:
-                self._emulated_ins(ins)
+            self._count_own(ins, exits)
         if self._pending:
             self._enter()
+        return value
+
+    @property
+    def cpl(self) -> int:
+        """Current privilege level; WRMSR/RDMSR #GP above 0, RDPMC unless CR4.PCE."""
+        return self._cpl
+
+    @cpl.setter
+    def cpl(self, value: int) -> None:
+        if value not in (0, 1, 2, 3):
+            raise ValueError(f"cpl = {value}: must be 0-3")
+        self._cpl = value
+        self._bind_mode()
+
+    @property
+    def cr4_pce(self) -> bool:
+        """CR4.PCE: RDPMC allowed at CPL > 0."""
+        return self._cr4_pce
+
+    @cr4_pce.setter
+    def cr4_pce(self, value: bool) -> None:
+        self._cr4_pce = bool(value)
+        self._bind_mode()
+
+    def _bind_mode(self) -> None:
+        kernel = self._cpl == 0
+        self._user = 0 if kernel else 1
+        self._wr_now = self._wr if kernel else {}
+        self._rd_now = self._rd if kernel else {}
+        self._rdpmc_now = self._rdpmc_table if kernel or self._cr4_pce else {}
+
+    def _rdpmc_slow(self, ecx: int) -> int:
+        if self._cpl and not self._cr4_pce:
+            raise GuestFault(13, "RDPMC at CPL > 0 with CR4.PCE clear")
+        self._rdpmc(ecx & 0xFFFFFFFF)  # the vendor's decoding: raises the #GP it gives
+        raise GuestFault(13, f"RDPMC ECX {ecx:#x} names no counter")
+
+    def _msr_fault(self, what: str, msr: int) -> GuestFault:
+        if self._cpl:
+            return GuestFault(13, f"{what} at CPL > 0")
+        return GuestFault(13, f"{what} of unknown MSR {msr:#x}")
+
+    def _instruction_counters(self, user: int) -> list[Pmc]:
+        ins = self._ins[user] = self._matching(INSTRUCTIONS, bool(user))
+        return ins
+
+    def _count_own(self, ins: list[Pmc], emulated: bool) -> None:
+        """The access itself retired one instruction on the counters enabled after it.
+
+        ``emulated``: the hypervisor completed it (an exit), which KVM also counts as
+        an emulated increment; the strategy hears of it.
+        """
+        for pmc in ins:
+            pmc.advance(1)
+        if emulated and self._emulated_ins is not None:
+            self._emulated_ins(ins)
 
     # ------------------------------------------------------- guest: hardware
     def retire(self, event: Event, n: int, cpl: int = 0) -> None:
@@ -162,7 +231,6 @@ class Vcpu:
         lst = self._match.get((event, user))
         if lst is None:
             lst = self._matching(event, user)
-        self._seq += 1
         for pmc in lst:
             pmc.advance(n)
         if self._pending:
@@ -276,7 +344,7 @@ class Vcpu:
             self.machine.ledger.pmis["dropped_lvtpc_masked"] += 1
             return False
         status = getattr(self.pmu, "global_status", 0)
-        self.pmis.append(Pmi(self._seq, self.lvtpc.vector, self.lvtpc.mode, status))
+        self.pmis.append(Pmi(self.clock, self.lvtpc.vector, self.lvtpc.mode, status))
         self.machine.ledger.pmis["delivered"] += 1
         self.pmu.pmi_delivered()
         return True

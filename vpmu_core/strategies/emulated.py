@@ -61,8 +61,26 @@ class PerfEventAllocator:
             ops["create"] += 1
 
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
+        """KVM counts an instruction it completed as an emulated increment, which requests
+        a reprogram: for a counter whose live event already has its config that is one
+        pause and one resume with a period update, counted here without the detour."""
+        ops = self.ops
+        pending = self.vcpu.pending_reprogram
         for pmc in pmcs:
-            self.vcpu.mark_reprogram(pmc)
+            events = pmc.host_events
+            first = events[0]
+            if (
+                pmc.idx not in pending
+                and first is not None
+                and not first.paused
+                and len(events) == 1
+                and first.config == pmc.control
+            ):
+                ops["pause"] += 1
+                ops["reuse"] += 1
+                ops["period"] += 1
+            else:
+                self.vcpu.mark_reprogram(pmc)
 
     def overflowed(self, pmc: Pmc) -> None:
         # kvm_perf_overflow also requests KVM_REQ_PMU to re-arm the period.

@@ -27,6 +27,30 @@ class IntelBackend(Backend):
     def event_names(cls) -> list[str]:
         return sorted(IntelPmu.events)
 
+    @classmethod
+    def conformance_configs(cls) -> dict[str, dict[str, Any]]:
+        base = {"backend": "intel"}
+        return {
+            "kvm-v2": {**base, "version": 2, "gp_counters": 8, "fixed_counters": 3},
+            "v1-legacy": {
+                **base,
+                "version": 1,
+                "gp_counters": 4,
+                "fixed_counters": 0,
+                "gp_width": 40,
+                "full_width_writes": False,
+            },
+            "spr-v5": {**base, "version": 5, "gp_counters": 8, "fixed_counters": 4},
+            "narrow-v4": {
+                **base,
+                "version": 4,
+                "gp_counters": 2,
+                "fixed_counters": 1,
+                "gp_width": 32,
+                "fixed_width": 36,
+            },
+        }
+
     def caps(self) -> Caps:
         return caps_of(self.config)
 

@@ -126,6 +126,8 @@ class IntelPmu(VendorPmu):
         self.global_ctrl = 0
         self.global_status = 0
         self.debugctl = 0
+        self.local_en_mask = 0
+        self.by_idx = {pmc.idx: pmc for pmc in self.gp + self.fixed}
 
     # ---------------------------------------------------------------- counting
     def counters(self) -> list[Pmc]:
@@ -144,6 +146,7 @@ class IntelPmu(VendorPmu):
         pmc.local_en = bool(sel & M.EVTSEL_EN)
         pmc.intr = bool(sel & M.EVTSEL_INT)
         pmc.global_en = self._global_en(pmc)
+        self._track_local_en(pmc)
 
     def _decode_fixed(self, pmc: Pmc) -> None:
         field = (self.fixed_ctr_ctrl >> (4 * (pmc.idx - FIXED_BASE))) & 0xF
@@ -153,6 +156,14 @@ class IntelPmu(VendorPmu):
         pmc.local_en = bool(field & (M.FIXED_OS | M.FIXED_USR))
         pmc.intr = bool(field & M.FIXED_PMI)
         pmc.global_en = self._global_en(pmc)
+        self._track_local_en(pmc)
+
+    def _track_local_en(self, pmc: Pmc) -> None:
+        bit = 1 << pmc.idx
+        if pmc.local_en:
+            self.local_en_mask |= bit
+        else:
+            self.local_en_mask &= ~bit
 
     def decode_all(self) -> None:
         for pmc in self.gp:
@@ -180,6 +191,16 @@ class IntelPmu(VendorPmu):
         self.global_ctrl = (1 << nr_gp) - 1 if self.version > 1 and nr_gp else 0
         self.decode_all()
 
+    def cpuid_shape(self) -> dict[str, int]:
+        eax, _, _, edx = self.vcpu.cpuid(0xA)
+        version = eax & 0xFF
+        return {
+            "gp_counters": (eax >> 8) & 0xFF,
+            "gp_width": (eax >> 16) & 0xFF,
+            "fixed_counters": edx & 0x1F if version >= 2 else 0,
+            "fixed_width": (edx >> 5) & 0xFF if version >= 2 else 0,
+        }
+
     # ------------------------------------------------------------------- RDPMC
     def rdpmc(self, ecx: int) -> int:
         """§7: ECX[31:16] type (0 GP, bit 30 fixed), ECX[15:0] index; anything else #GP."""
@@ -196,6 +217,13 @@ class IntelPmu(VendorPmu):
         if idx >= len(bank):
             raise GuestFault(13, f"RDPMC index {idx} out of range (ECX {ecx:#x})")
         return bank[idx].read()
+
+    def rdpmc_table(self) -> dict[int, Callable[[], int]]:
+        if self.version == 0:
+            return {}
+        table = {i: pmc.read for i, pmc in enumerate(self.gp)}
+        table.update({M.RDPMC_FIXED | i: pmc.read for i, pmc in enumerate(self.fixed)})
+        return table
 
     # -------------------------------------------------------------- MSR rows
     def msr_handlers(self) -> list[MsrHandler]:
@@ -331,7 +359,7 @@ class IntelPmu(VendorPmu):
         mask = pmc.mask
 
         def write(value: int) -> None:
-            pmc.value = sign_extend_32(value) & mask
+            pmc.value = (((value & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000) & mask
 
         return write
 
@@ -374,13 +402,18 @@ class IntelPmu(VendorPmu):
     def _write_global_ctrl(self, value: int) -> None:
         if value & self.global_ctrl_rsvd:
             raise GuestFault(13, f"GLOBAL_CTRL reserved bits {value & self.global_ctrl_rsvd:#x}")
-        changed = self.global_ctrl ^ value
+        # Only locally enabled counters are touched: a disabled one has no running host
+        # event and is in no match list, so its reprogram (KVM: pause, "not enabled",
+        # return) changes nothing, and its global_en is recomputed when it is next
+        # decoded. That keeps a PMI handler's GLOBAL_CTRL toggles O(enabled counters).
+        hot = (self.global_ctrl ^ value) & self.local_en_mask
         self.global_ctrl = value
-        if changed:
-            for pmc in self.gp + self.fixed:
-                if (changed >> pmc.idx) & 1:
-                    pmc.global_en = bool((value >> pmc.idx) & 1)
-                    self.vcpu.request_reprogram(pmc)
+        while hot:
+            low = hot & -hot
+            hot ^= low
+            pmc = self.by_idx[low.bit_length() - 1]
+            pmc.global_en = bool(value & low)
+            self.vcpu.request_reprogram(pmc)
 
     def _check_status_bits(self, value: int, what: str) -> None:
         if value & self.global_status_rsvd:
