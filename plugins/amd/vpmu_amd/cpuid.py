@@ -20,7 +20,7 @@ def amd_leaves(cfg: AmdConfig) -> Leaves:
     # the vendor, so a legacy PMU shows nothing beyond leaf 0.
     # PerfMonV2 implies PerfCtrExtCore here, also below 6 counters, so every counter
     # has an MSR; KVM itself clears PerfCtrExtCore when the host has fewer than 6
-    # (§3.1), a host no PerfMonV2 part is.
+    # (§3.1); the configs model no such host, so the difference never shows.
     ext_ecx = M.PERFCTR_CORE if cfg.core_ext else 0
     leaves: Leaves = {
         (0, 0): (0x10, ebx, ecx, edx),
