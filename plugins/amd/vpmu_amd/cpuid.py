@@ -20,7 +20,8 @@ def amd_leaves(cfg: AmdConfig) -> Leaves:
     # the vendor, so a legacy PMU shows nothing beyond leaf 0.
     # PerfMonV2 implies PerfCtrExtCore here, also below 6 counters, so every counter
     # has an MSR; KVM itself clears PerfCtrExtCore when the host has fewer than 6
-    # (§3.1); the configs model no such host, so the difference never shows.
+    # (§3.1), so a 4- or 5-counter perfmon-v2 config here keeps the 0xC00102xx
+    # MSRs that such a KVM guest would lack.
     ext_ecx = M.PERFCTR_CORE if cfg.core_ext else 0
     leaves: Leaves = {
         (0, 0): (0x10, ebx, ecx, edx),
