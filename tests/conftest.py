@@ -19,6 +19,11 @@ def intel(**pmu: Any) -> dict[str, Any]:
     return {"pmu": {"backend": "intel", **pmu}}
 
 
+def amd(**pmu: Any) -> dict[str, Any]:
+    """A config dict for an AMD machine; keyword arguments override [pmu] keys."""
+    return {"pmu": {"backend": "amd", **pmu}}
+
+
 @pytest.fixture
 def make_machine(plugins: vpmu.PluginManager) -> Any:
     def make(config: dict[str, Any]) -> vpmu.Machine:

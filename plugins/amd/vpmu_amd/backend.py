@@ -1,0 +1,66 @@
+"""The AMD backend component: builds each vCPU's AmdPmu and answers the machine hooks."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from vpmu_core.backend import Backend, Caps
+from vpmu_core.counters import Pmc
+from vpmu_core.hookspecs import hookimpl
+from vpmu_core.msr import MsrHandler
+from vpmu_core.vcpu import Vcpu
+
+from . import msrs as M
+from .config import AmdConfig
+from .cpuid import Leaves, amd_leaves
+from .guest import AmdGuestDriver
+from .pmu import AmdPmu, caps_of
+
+
+class AmdBackend(Backend):
+    """AMD core PMU: legacy K7, core extension, PerfMonV2, with KVM's rules."""
+
+    name: ClassVar[str] = "amd"
+    Config: ClassVar[type[AmdConfig]] = AmdConfig
+    config: AmdConfig
+
+    @classmethod
+    def event_names(cls) -> list[str]:
+        return sorted(AmdPmu.events)
+
+    def caps(self) -> Caps:
+        return caps_of(self.config)
+
+    def event_select_mask(self) -> int:
+        # Filter entries carry the 12-bit select: bits 35:32 take part in matching.
+        return M.EVENT_SELECT_MASK
+
+    def guest_driver(self, vcpu: Vcpu) -> AmdGuestDriver:
+        return AmdGuestDriver(vcpu)
+
+    @hookimpl
+    def vpmu_vcpu_counters(self, vcpu: Vcpu) -> list[Pmc]:
+        pmu = AmdPmu(vcpu, self.config, self.name)
+        vcpu.pmu = pmu
+        return pmu.counters()
+
+    @hookimpl
+    def vpmu_vcpu_msr_handlers(self, vcpu: Vcpu) -> list[MsrHandler]:
+        assert isinstance(vcpu.pmu, AmdPmu)
+        return vcpu.pmu.msr_handlers()
+
+    @hookimpl
+    def vpmu_vcpu_cpuid(self, vcpu: Vcpu) -> Leaves:
+        return amd_leaves(self.config)
+
+    @hookimpl
+    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+        vcpu.pmu.reset()
+
+    @hookimpl
+    def vpmu_save_state(self, vcpu: Vcpu) -> dict[str, Any]:
+        return vcpu.pmu.save()
+
+    @hookimpl
+    def vpmu_restore_state(self, vcpu: Vcpu, states: dict[str, dict[str, Any]]) -> None:
+        vcpu.pmu.load(states[self.name])

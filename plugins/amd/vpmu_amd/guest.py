@@ -1,0 +1,79 @@
+"""Linux's AMD perf driver (arch/x86/events/amd/core.c) as MSR accesses (spec §4.2, §4.4).
+
+The driver picks its MSR window the way Linux does, from CPUID: the interleaved
+core-extension MSRs when PerfCtrExtCore is set, the K7 MSRs otherwise, and the
+PerfMonV2 enable path when 0x80000022 EAX bit 0 is set.
+
+Two simplifications, both of reads or of writes that change no value, so no count
+differs from Linux's: the in-flight-overflow polls after a disable (Linux's
+amd_pmu_check_overflow) are left out, and a v1 ``enable_all`` rewrites only the
+counters ``disable_all`` stopped, where Linux's x86_pmu_enable_all rewrites every
+active one with the value it already holds. The latter keeps the instructions a
+counting run sees the same on every vendor: one enabling WRMSR.
+"""
+
+from __future__ import annotations
+
+from vpmu_core.counters import EventKey
+from vpmu_core.guest import GuestDriver
+from vpmu_core.vcpu import Vcpu
+
+from . import msrs as M
+
+
+class AmdGuestDriver(GuestDriver):
+    def __init__(self, vcpu: Vcpu) -> None:
+        super().__init__(vcpu)
+        core_ext = bool(vcpu.cpuid(0x80000001)[2] & M.PERFCTR_CORE)
+        self.v2 = bool(vcpu.cpuid(0x80000022)[0] & M.PERFMON_V2)
+        self.ctl_base, self.ctr_base, self.stride = (
+            (M.F15H_PERF_CTL0, M.F15H_PERF_CTR0, 2)
+            if core_ext
+            else (M.K7_EVNTSEL0, M.K7_PERFCTR0, 1)
+        )
+        self.active: dict[int, int] = {}  # counter -> its PERF_CTL config with EN
+        self.stopped: set[int] = set()  # counters a v1 disable_all cleared EN on
+
+    def ctl(self, i: int) -> int:
+        return self.ctl_base + self.stride * i
+
+    def ctr(self, i: int) -> int:
+        return self.ctr_base + self.stride * i
+
+    def program_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        sel, umask = key
+        value = (sel & 0xFF) | ((sel & 0xF00) << 24) | ((umask & 0xFF) << 8) | M.EVTSEL_EN
+        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
+        value |= M.EVTSEL_INT if intr else 0
+        self.active[i] = value
+        self.stopped.discard(i)
+        self.vcpu.wrmsr(self.ctl(i), value)
+
+    def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
+        raise ValueError("AMD has no fixed counters")
+
+    def write_counter(self, idx: int, value: int) -> None:
+        self.vcpu.wrmsr(self.ctr(idx), value & ((1 << M.COUNTER_WIDTH) - 1))
+
+    def read_counter(self, idx: int) -> int:
+        return self.vcpu.rdpmc(idx)
+
+    def enable_all(self) -> None:
+        if self.v2:
+            # amd_pmu_v2_enable_all: every counter's bit, not only the active ones.
+            self.vcpu.wrmsr(M.GLOBAL_CTL, (1 << self.gp_counters) - 1)
+            return
+        for i in sorted(self.stopped):
+            self.vcpu.wrmsr(self.ctl(i), self.active[i])
+        self.stopped.clear()
+
+    def disable_all(self) -> None:
+        if self.v2:
+            self.vcpu.wrmsr(M.GLOBAL_CTL, 0)
+            return
+        # x86_pmu_disable_all: read each active PERF_CTL, clear EN where it is set.
+        for i in sorted(self.active):
+            sel = self.vcpu.rdmsr(self.ctl(i))
+            if sel & M.EVTSEL_EN:
+                self.vcpu.wrmsr(self.ctl(i), sel & ~M.EVTSEL_EN)
+                self.stopped.add(i)
