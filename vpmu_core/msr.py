@@ -72,3 +72,10 @@ def legacy_quirk_rows(claimed: set[int], owner: str) -> list[MsrHandler]:
         for msr in LEGACY_QUIRK_MSRS
         if msr not in claimed
     ]
+
+
+def vendor_leaf(vendor: str, max_leaf: int) -> tuple[int, int, int, int]:
+    """CPUID leaf 0 (or 0x80000000): the maximum leaf and the 12-byte vendor string."""
+    raw = vendor.encode()
+    ebx, edx, ecx = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
+    return max_leaf, ebx, ecx, edx

@@ -28,6 +28,15 @@ class AmdBackend(Backend):
     def event_names(cls) -> list[str]:
         return sorted(AmdPmu.events)
 
+    @classmethod
+    def conformance_configs(cls) -> dict[str, dict[str, Any]]:
+        return {
+            "zen1-legacy": {"backend": "amd", "generation": "legacy"},
+            "zen3-core-ext": {"backend": "amd", "generation": "core-ext"},
+            "zen4-perfmon-v2": {"backend": "amd", "generation": "perfmon-v2"},
+            "perfmon-v2-4ctr": {"backend": "amd", "generation": "perfmon-v2", "gp_counters": 4},
+        }
+
     def caps(self) -> Caps:
         return caps_of(self.config)
 

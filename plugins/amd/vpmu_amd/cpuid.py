@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+from vpmu_core.msr import vendor_leaf
+
 from . import msrs as M
 from .config import AmdConfig
 
 Leaves = dict[tuple[int, int], tuple[int, int, int, int]]
 
 
-def _vendor(name: str) -> tuple[int, int, int]:
-    raw = name.encode()
-    ebx, edx, ecx = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
-    return ebx, ecx, edx
-
-
 def amd_leaves(cfg: AmdConfig) -> Leaves:
-    ebx, ecx, edx = _vendor("AuthenticAMD")
     # AMD has no architectural PMU leaf for v1: the 4 K7 counters are implied by
     # the vendor, so a legacy PMU shows nothing beyond leaf 0.
     # PerfMonV2 implies PerfCtrExtCore here, also below 6 counters, so every counter
@@ -24,8 +19,8 @@ def amd_leaves(cfg: AmdConfig) -> Leaves:
     # MSRs that such a KVM guest would lack.
     ext_ecx = M.PERFCTR_CORE if cfg.core_ext else 0
     leaves: Leaves = {
-        (0, 0): (0x10, ebx, ecx, edx),
-        (0x80000000, 0): (M.EXT_MAX_LEAF, ebx, ecx, edx),
+        (0, 0): vendor_leaf("AuthenticAMD", 0x10),
+        (0x80000000, 0): vendor_leaf("AuthenticAMD", M.EXT_MAX_LEAF),
         (0x80000001, 0): (0, 0, ext_ecx, 0),
     }
     if cfg.version >= 2:

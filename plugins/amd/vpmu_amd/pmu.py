@@ -76,6 +76,7 @@ class AmdPmu(VendorPmu):
         self.global_mask = (1 << cfg.gp_counters) - 1
         self.zero_ctl_at_reset = "global-ctl-zero-at-reset" in cfg.quirks
         self.global_ctl = 0
+        self.by_idx = {pmc.idx: pmc for pmc in self.gp}
         # KVM's software global_status: kept on v1 too, where no MSR shows it (§3.5).
         self.status = 0
 
@@ -97,6 +98,7 @@ class AmdPmu(VendorPmu):
         pmc.intr = bool(sel & M.EVTSEL_INT)
         # §3.4: v1 is always globally enabled; v2 gates on GLOBAL_CTL[n].
         pmc.global_en = self.version < 2 or bool((self.global_ctl >> pmc.idx) & 1)
+        self.track_local_en(pmc)
 
     def decode_all(self) -> None:
         for pmc in self.gp:
@@ -118,6 +120,24 @@ class AmdPmu(VendorPmu):
         self.decode_all()
 
     # ------------------------------------------------------------------- RDPMC
+    def rdpmc_table(self) -> dict[int, Callable[[], int]]:
+        return {i: pmc.read for i, pmc in enumerate(self.gp)}
+
+    def cpuid_shape(self) -> dict[str, int]:
+        """Counters the guest derives from CPUID the way Linux's AMD driver does (§1.2)."""
+        ext = self.vcpu.cpuid(0x80000001)[2] & M.PERFCTR_CORE
+        eax, ebx, _, _ = self.vcpu.cpuid(0x80000022)
+        if eax & M.PERFMON_V2:
+            gp = ebx & 0xF
+        else:
+            gp = 6 if ext else 4
+        return {
+            "gp_counters": gp,
+            "gp_width": M.COUNTER_WIDTH,
+            "fixed_counters": 0,
+            "fixed_width": 0,
+        }
+
     def rdpmc(self, ecx: int) -> int:
         """§3.3: ECX is the counter index, no type bits; ECX >= nr_gp is #GP."""
         if ecx >= len(self.gp):
@@ -247,13 +267,8 @@ class AmdPmu(VendorPmu):
     def _write_global_ctl(self, value: int) -> None:
         # §3.3: bits past the last counter are dropped silently.
         value &= self.global_mask
-        changed = self.global_ctl ^ value
-        self.global_ctl = value
-        if changed:
-            for pmc in self.gp:
-                if (changed >> pmc.idx) & 1:
-                    pmc.global_en = bool((value >> pmc.idx) & 1)
-                    self.vcpu.request_reprogram(pmc)
+        old, self.global_ctl = self.global_ctl, value
+        self.apply_global_enables(old, value)
 
     def _host_write_status(self, value: int) -> None:
         # §3.3: a host write (migration) may set only existing counters' bits.

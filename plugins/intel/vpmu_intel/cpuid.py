@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from vpmu_core.msr import vendor_leaf
+
 from .config import IntelConfig
 
 Leaves = dict[tuple[int, int], tuple[int, int, int, int]]
@@ -9,14 +11,7 @@ Leaves = dict[tuple[int, int], tuple[int, int, int, int]]
 PDCM = 1 << 15  # CPUID.1:ECX
 
 
-def _vendor(name: str) -> tuple[int, int, int]:
-    raw = name.encode()
-    ebx, edx, ecx = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
-    return ebx, ecx, edx
-
-
 def intel_leaves(cfg: IntelConfig) -> Leaves:
-    ebx, ecx, edx = _vendor("GenuineIntel")
     eax_a = (
         cfg.version
         | (cfg.gp_counters << 8)
@@ -30,7 +25,7 @@ def intel_leaves(cfg: IntelConfig) -> Leaves:
     if cfg.version >= 1:
         edx_a |= 1 << 15  # AnyThread deprecated, as KVM reports it
     return {
-        (0, 0): (0xA, ebx, ecx, edx),
+        (0, 0): vendor_leaf("GenuineIntel", 0xA),
         (1, 0): (0, 0, PDCM if cfg.pdcm else 0, 0),
         (0xA, 0): (eax_a, ebx_a, 0, edx_a),
     }

@@ -126,7 +126,6 @@ class IntelPmu(VendorPmu):
         self.global_ctrl = 0
         self.global_status = 0
         self.debugctl = 0
-        self.local_en_mask = 0
         self.by_idx = {pmc.idx: pmc for pmc in self.gp + self.fixed}
 
     # ---------------------------------------------------------------- counting
@@ -146,7 +145,7 @@ class IntelPmu(VendorPmu):
         pmc.local_en = bool(sel & M.EVTSEL_EN)
         pmc.intr = bool(sel & M.EVTSEL_INT)
         pmc.global_en = self._global_en(pmc)
-        self._track_local_en(pmc)
+        self.track_local_en(pmc)
 
     def _decode_fixed(self, pmc: Pmc) -> None:
         field = (self.fixed_ctr_ctrl >> (4 * (pmc.idx - FIXED_BASE))) & 0xF
@@ -156,14 +155,7 @@ class IntelPmu(VendorPmu):
         pmc.local_en = bool(field & (M.FIXED_OS | M.FIXED_USR))
         pmc.intr = bool(field & M.FIXED_PMI)
         pmc.global_en = self._global_en(pmc)
-        self._track_local_en(pmc)
-
-    def _track_local_en(self, pmc: Pmc) -> None:
-        bit = 1 << pmc.idx
-        if pmc.local_en:
-            self.local_en_mask |= bit
-        else:
-            self.local_en_mask &= ~bit
+        self.track_local_en(pmc)
 
     def decode_all(self) -> None:
         for pmc in self.gp:
@@ -402,18 +394,8 @@ class IntelPmu(VendorPmu):
     def _write_global_ctrl(self, value: int) -> None:
         if value & self.global_ctrl_rsvd:
             raise GuestFault(13, f"GLOBAL_CTRL reserved bits {value & self.global_ctrl_rsvd:#x}")
-        # Only locally enabled counters are touched: a disabled one has no running host
-        # event and is in no match list, so its reprogram (KVM: pause, "not enabled",
-        # return) changes nothing, and its global_en is recomputed when it is next
-        # decoded. That keeps a PMI handler's GLOBAL_CTRL toggles O(enabled counters).
-        hot = (self.global_ctrl ^ value) & self.local_en_mask
-        self.global_ctrl = value
-        while hot:
-            low = hot & -hot
-            hot ^= low
-            pmc = self.by_idx[low.bit_length() - 1]
-            pmc.global_en = bool(value & low)
-            self.vcpu.request_reprogram(pmc)
+        old, self.global_ctrl = self.global_ctrl, value
+        self.apply_global_enables(old, value)
 
     def _check_status_bits(self, value: int, what: str) -> None:
         if value & self.global_status_rsvd:
