@@ -51,6 +51,10 @@ class Vcpu:
         self.cpl = 0
         self.cr4_pce = False
         self.counters: dict[int, Pmc] = {}
+        # Counting views that own no index (the fields of a grouped all-in-one PMC):
+        # the matcher walks them after the counters, so retire() reaches a field
+        # directly and the hot path stays one list walk.
+        self.views: list[Pmc] = []
         self.msr_table: dict[int, MsrHandler] = {}
         self.cpuid_leaves: dict[tuple[int, int], tuple[int, int, int, int]] = {}
         self.pmis: list[Pmi] = []
@@ -94,6 +98,21 @@ class Vcpu:
         strategy = self.machine.strategy
         self._rd[msr] = (h.read, strategy.intercept(self, h, False))
         self._wr[msr] = (h.write, strategy.intercept(self, h, True))
+
+    def add_rdpmc(self, readers: dict[int, Callable[[], int]]) -> None:
+        """Answer extra RDPMC ECX values before the vendor's decoding (an extension's counters).
+
+        Binds a wrapper once, so a vCPU without extension readers keeps the vendor's
+        RDPMC as its only call.
+        """
+        vendor = self._rdpmc
+        table = dict(readers)
+
+        def rdpmc(ecx: int) -> int:
+            reader = table.get(ecx)
+            return vendor(ecx) if reader is None else reader()
+
+        self._rdpmc = rdpmc
 
     # ------------------------------------------------------------- guest: MSRs
     def wrmsr(self, msr: int, value: int) -> None:
@@ -187,7 +206,7 @@ class Vcpu:
         keys = self._keys(event)
         lst = [
             pmc
-            for pmc in self.counters.values()
+            for pmc in [*self.counters.values(), *self.views]
             if pmc.local_en
             and pmc.global_en
             and pmc.allowed
@@ -225,13 +244,18 @@ class Vcpu:
         """A PMC's control changed: re-decide filter and matching, reprogram before entry."""
         flt = self.machine.event_filter
         pmc.allowed = True if flt is None else flt.allows(pmc)
-        self._match.clear()
-        self._ins[0] = self._ins[1] = None
+        self.rematch()
         self._reprogram[pmc.idx] = pmc
         self._pending = True
 
+    def rematch(self) -> None:
+        """Which counters count changed without a control write (a host group failed)."""
+        self._match.clear()
+        self._ins[0] = self._ins[1] = None
+
     def mark_reprogram(self, pmc: Pmc) -> None:
         """Reprogram before the next entry without a control change (an emulated increment)."""
+        pmc = self.counters.get(pmc.idx, pmc)  # a view shares its owner's index
         self._reprogram[pmc.idx] = pmc
         self._pending = True
 
