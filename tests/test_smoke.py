@@ -14,5 +14,7 @@ def test_every_shipped_config_runs_and_counts_exactly(config: Path) -> None:
     result = vpmu.run(config)
     assert result.counters
     for row in result.counters:
+        if row.expected is None:  # a part of an all-in-one counter: no single ground truth
+            continue
         extra = 1 if row.event == "instructions" else 0  # the enabling WRMSR retires too
         assert row.value == row.expected + extra, row

@@ -84,7 +84,8 @@ def _print_result(result: Any) -> None:
     )
     table = Table(title=title)
     for col in ("vCPU", "counter", "event", "value", "workload retired", "difference"):
-        table.add_column(col, justify="right" if col not in ("counter", "event") else "left")
+        left = col in ("counter", "event")
+        table.add_column(col, justify="left" if left else "right", overflow="fold")
     for row in result.counters:
         diff = "" if row.expected is None else f"{row.value - row.expected:+,}"
         expected = "" if row.expected is None else f"{row.expected:,}"

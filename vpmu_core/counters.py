@@ -101,6 +101,10 @@ class Pmc:
         """How many more events until the next wrap; the engine steps straight to it."""
         return self.mask + 1 - self.value
 
+    def parts(self) -> list[tuple[str, int]]:
+        """Named parts of one read, for reports: none for a plain counter."""
+        return []
+
     def save(self) -> dict[str, Any]:
         return {"value": self.value}
 

@@ -52,6 +52,10 @@ class Vcpu:
         self._cr4_pce = False
         self._user = 0
         self.counters: dict[int, Pmc] = {}
+        # Counting views that own no index (the fields of a grouped all-in-one PMC):
+        # the matcher walks them after the counters, so retire() reaches a field
+        # directly and the hot path stays one list walk.
+        self.views: list[Pmc] = []
         self.msr_table: dict[int, MsrHandler] = {}
         self.cpuid_leaves: dict[tuple[int, int], tuple[int, int, int, int]] = {}
         self.pmis: list[Pmi] = []
@@ -91,8 +95,7 @@ class Vcpu:
         self._rdpmc_table = self.pmu.rdpmc_table()
         self._bind_mode()
         self._rdpmc_exit = strategy.rdpmc_exits(self)
-        self._emulated_ins = getattr(self.allocator, "emulated_instruction", None)
-        self._on_overflow = getattr(self.allocator, "overflowed", None)
+        self.set_allocator(self.allocator)
         for pmc in self.counters.values():
             pmc.overflow = self._overflow
 
@@ -103,6 +106,17 @@ class Vcpu:
         self._rd[msr] = (h.read, strategy.intercept(self, h, False))
         self._wr[msr] = (h.write, strategy.intercept(self, h, True))
         self._bind_mode()
+
+    def add_rdpmc(self, readers: dict[int, Callable[[], int]]) -> None:
+        """Answer extra RDPMC ECX values (an extension's counters), bound like the vendor's."""
+        self._rdpmc_table.update(readers)
+        self._bind_mode()
+
+    def set_allocator(self, allocator: CounterAllocator) -> None:
+        """Replace the counter allocator (an extension wrapping the strategy's) and rebind."""
+        self.allocator = allocator
+        self._emulated_ins = getattr(allocator, "emulated_instruction", None)
+        self._on_overflow = getattr(allocator, "overflowed", None)
 
     # ------------------------------------------------------------- guest: MSRs
     # The three accessors below are the hot path. CPL is folded into which tables
@@ -255,7 +269,7 @@ class Vcpu:
         keys = self._keys(event)
         lst = [
             pmc
-            for pmc in self.counters.values()
+            for pmc in [*self.counters.values(), *self.views]
             if pmc.local_en
             and pmc.global_en
             and pmc.allowed
@@ -293,13 +307,18 @@ class Vcpu:
         """A PMC's control changed: re-decide filter and matching, reprogram before entry."""
         flt = self.machine.event_filter
         pmc.allowed = True if flt is None else flt.allows(pmc)
-        self._match.clear()
-        self._ins[0] = self._ins[1] = None
+        self.rematch()
         self._reprogram[pmc.idx] = pmc
         self._pending = True
 
+    def rematch(self) -> None:
+        """Which counters count changed without a control write (a host group failed)."""
+        self._match.clear()
+        self._ins[0] = self._ins[1] = None
+
     def mark_reprogram(self, pmc: Pmc) -> None:
         """Reprogram before the next entry without a control change (an emulated increment)."""
+        pmc = self.counters.get(pmc.idx, pmc)  # a view shares its owner's index
         self._reprogram[pmc.idx] = pmc
         self._pending = True
 

@@ -28,7 +28,11 @@ class EmulatedConfig(BaseModel):
 
 
 class PerfEventAllocator:
-    """KVM's ``reprogram_counter``: pause, then reuse or re-create one host event per slot."""
+    """KVM's ``reprogram_counter``: pause, then reuse or re-create one host event per slot.
+
+    A grouped PMC's slots are one perf group: paused, reused, re-created and
+    released together, so each of those is N perf operations in the ledger.
+    """
 
     def __init__(self, vcpu: Vcpu) -> None:
         self.vcpu = vcpu
@@ -54,11 +58,17 @@ class PerfEventAllocator:
             ops["reuse"] += len(live)
             ops["period"] += len(live)
             return
+        group = len(events) > 1
         for i, e in enumerate(events):
             if e is not None:
                 ops["release"] += 1
-            events[i] = HostEvent(config)
+            # A group's members are created disabled, leader first (slot 0)...
+            events[i] = HostEvent(config, paused=group)
             ops["create"] += 1
+        if group:  # ...and enabled in order once all exist, so none counts alone.
+            for e in events:
+                e.paused = False
+                ops["enable"] += 1
 
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
         """KVM counts an instruction it completed as an emulated increment, which requests

@@ -34,6 +34,12 @@ def conformance_params(pm: PluginManager, selected: list[str]) -> list[tuple[str
         cls = pm.registry["backends"][name]
         for label, pmu in cls.conformance_configs().items():
             params.append((f"{name}-{label}", {"pmu": pmu}))
+    # Extensions run the same suite loaded on top of a backend they support.
+    for ext_name in pm.names("extensions"):
+        ext = pm.registry["extensions"][ext_name]
+        for label, cfg in getattr(ext, "conformance_configs", dict)().items():
+            if cfg["pmu"]["backend"] in names:
+                params.append((f"{ext_name}-{label}", cfg))
     return params
 
 

@@ -116,6 +116,12 @@ class Counting(Workload):
             pmc = vcpu.counters[idx]
             expected = (start[idx] + expected) & pmc.mask
             rows.append(CounterRow(vcpu.index, pmc.name, event, value, expected))
+        for pmc in vcpu.counters.values():  # an extension's all-in-one counters, part by part
+            prefix = f"{pmc.name}."
+            rows += [
+                CounterRow(vcpu.index, pmc.name, name.removeprefix(prefix), v)
+                for name, v in pmc.parts()
+            ]
         return rows
 
 

@@ -38,7 +38,12 @@ class IntelGuestDriver(GuestDriver):
         return self.vcpu.rdpmc(idx)
 
     def _all_mask(self) -> int:
-        return ((1 << self.gp_counters) - 1) | (((1 << self.fixed_counters) - 1) << 32)
+        """Linux's intel_ctrl: every counter, plus EN_PERF_METRICS where PERF_METRICS exists."""
+        mask = ((1 << self.gp_counters) - 1) | (((1 << self.fixed_counters) - 1) << 32)
+        caps = self.vcpu.msr_table.get(M.PERF_CAPABILITIES)
+        if caps is not None and caps.read() & M.PERF_CAP_PERF_METRICS:
+            mask |= 1 << 48
+        return mask
 
     def enable_all(self) -> None:
         if self.vcpu.pmu.caps.has_global_ctrl:

@@ -127,6 +127,22 @@ class IntelPmu(VendorPmu):
         self.global_status = 0
         self.debugctl = 0
         self.by_idx = {pmc.idx: pmc for pmc in self.gp + self.fixed}
+        # Called after any decode of the control registers, so an extension's counter
+        # that follows them (PERF_METRICS follows fixed counter 3 and bit 48) stays true.
+        self.control_listeners: list[Callable[[], None]] = []
+
+    def open_global_bits(self, ctrl: int, status: int) -> None:
+        """Un-reserve GLOBAL_CTRL bits ``ctrl`` and GLOBAL_STATUS/OVF_CTRL bits ``status``.
+
+        For an extension's counters; the pending KVM PERF_METRICS patches open bit 48
+        in both masks the same way (spec/intel.md §4).
+        """
+        self.global_ctrl_rsvd &= ~ctrl
+        self.global_status_rsvd &= ~status
+
+    def _controls_changed(self) -> None:
+        for listener in self.control_listeners:
+            listener()
 
     # ---------------------------------------------------------------- counting
     def counters(self) -> list[Pmc]:
@@ -162,6 +178,7 @@ class IntelPmu(VendorPmu):
             self._decode_gp(pmc)
         for pmc in self.fixed:
             self._decode_fixed(pmc)
+        self._controls_changed()
 
     def record_overflow(self, pmc: Pmc) -> None:
         # KVM keeps the status bit in software even for v1, where no MSR shows it.
@@ -390,12 +407,16 @@ class IntelPmu(VendorPmu):
             if (changed >> (4 * (pmc.idx - FIXED_BASE))) & 0xF:
                 self._decode_fixed(pmc)
                 self.vcpu.request_reprogram(pmc)
+        if changed:
+            self._controls_changed()
 
     def _write_global_ctrl(self, value: int) -> None:
         if value & self.global_ctrl_rsvd:
             raise GuestFault(13, f"GLOBAL_CTRL reserved bits {value & self.global_ctrl_rsvd:#x}")
         old, self.global_ctrl = self.global_ctrl, value
         self.apply_global_enables(old, value)
+        if old != value:
+            self._controls_changed()
 
     def _check_status_bits(self, value: int, what: str) -> None:
         if value & self.global_status_rsvd:

@@ -1,0 +1,150 @@
+"""The ``[grouped]`` table: all-in-one counters declared field by field, and topdown.
+
+Everything a config can get wrong is refused here, naming the field: two fields
+sharing a bit, a field reaching past its register, an event the backend does not
+know, topdown on a PMU that has no fixed counter 3.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vpmu_core.errors import ConfigError
+
+METRIC_BASE = 48
+"""Linux's INTEL_PMC_IDX_METRIC_BASE (32 + 16): PERF_METRICS is PMC index 48 here."""
+GENERIC_BASE = 56
+"""Generic all-in-one counters default to 56 and up, past Linux's eight metric indices."""
+MAX_INDEX = 63
+"""A counter's overflow is a status bit at its index, so an index must fit 64 bits."""
+
+
+class FieldConfig(BaseModel):
+    """One bit field of an all-in-one counter, counting one event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = Field(description="an event name the backend knows")
+    offset: int = Field(ge=0, le=63, description="lowest bit of the field")
+    width: int = Field(ge=1, le=64, description="bits of the field; it wraps inside them")
+    name: str | None = Field(None, description="a label; the event name when absent")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.event
+
+
+class CounterConfig(BaseModel):
+    """A generic all-in-one counter: one register, N fields, N host events in a group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("grouped", description="a label for reports and errors")
+    msr: int = Field(ge=0, lt=1 << 32, description="MSR the guest reads the spliced value at")
+    ctrl_msr: int = Field(
+        ge=0, lt=1 << 32, description="control MSR: bit 0 OS, bit 1 USR, bit 3 PMI"
+    )
+    rdpmc: int | None = Field(None, ge=0, lt=1 << 32, description="RDPMC ECX that reads it too")
+    index: int | None = Field(
+        None, ge=METRIC_BASE, le=MAX_INDEX, description="PMC index; 56 + position when absent"
+    )
+    width: int = Field(32, ge=1, le=64, description="register width in bits")
+    fields: list[FieldConfig] = Field(min_length=1, max_length=64)
+
+
+class TopdownConfig(BaseModel):
+    """Intel PERF_METRICS on top of fixed counter 3 (spec/amd-and-topdown.md §7)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: Literal[4, 8] = Field(4, description="4 = Ice Lake (level 1), 8 = Sapphire Rapids")
+
+
+class GroupedConfig(BaseModel):
+    """The ``[grouped]`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    counters: list[CounterConfig] = Field(default_factory=list)
+    topdown: TopdownConfig | None = Field(None, description="Intel topdown; intel backend only")
+    host_free_counters: int | None = Field(
+        None, ge=0, le=64, description="host counters free for guest groups; unlimited when absent"
+    )
+
+    @model_validator(mode="after")
+    def _layout(self) -> GroupedConfig:
+        used: dict[int, str] = {}
+        msrs: dict[int, str] = {}
+        if self.topdown is not None:
+            used[METRIC_BASE] = "topdown"
+        for i, c in enumerate(self.counters):
+            where = f"grouped.counters[{i}]"
+            idx = c.index if c.index is not None else GENERIC_BASE + i
+            if idx > MAX_INDEX:
+                raise ConfigError(f"{where}.index", idx, f"must be <= {MAX_INDEX}; give one")
+            if idx in used:
+                raise ConfigError(f"{where}.index", idx, f"already used by {used[idx]}")
+            used[idx] = where
+            for key, msr in ((f"{where}.msr", c.msr), (f"{where}.ctrl_msr", c.ctrl_msr)):
+                if msr in msrs:
+                    raise ConfigError(key, msr, f"already used by {msrs[msr]}")
+                msrs[msr] = key
+            _check_fields(where, c)
+        return self
+
+    def index_of(self, position: int) -> int:
+        c = self.counters[position]
+        return c.index if c.index is not None else GENERIC_BASE + position
+
+
+def _check_fields(where: str, c: CounterConfig) -> None:
+    taken: list[tuple[int, int, int]] = []
+    for j, f in enumerate(c.fields):
+        key = f"{where}.fields[{j}]"
+        top = f.offset + f.width
+        if top > c.width:
+            raise ConfigError(
+                key,
+                f.label,
+                f"bits {f.offset}..{top - 1} reach past the {c.width}-bit register",
+            )
+        for k, lo, hi in taken:
+            if f.offset < hi and lo < top:
+                raise ConfigError(
+                    key,
+                    f.label,
+                    f"bits {f.offset}..{top - 1} overlap fields[{k}] "
+                    f"({c.fields[k].label}, bits {lo}..{hi - 1})",
+                )
+        taken.append((j, f.offset, top))
+
+
+def check_against_backend(cfg: Any, event_names: list[str]) -> None:
+    """Cross-checks that need the whole config: events the backend knows, topdown's PMU."""
+    grouped: GroupedConfig = cfg.grouped
+    known = set(event_names)
+    for i, c in enumerate(grouped.counters):
+        for j, f in enumerate(c.fields):
+            if f.event not in known:
+                raise ConfigError(
+                    f"grouped.counters[{i}].fields[{j}].event",
+                    f.event,
+                    f"unknown event on backend {cfg.pmu.backend!r}; known: "
+                    + ", ".join(sorted(known)),
+                )
+    if grouped.topdown is None:
+        return
+    if cfg.pmu.backend != "intel":
+        raise ConfigError(
+            "grouped.topdown",
+            f"metrics = {grouped.topdown.metrics}",
+            f"PERF_METRICS is Intel's; backend {cfg.pmu.backend!r} has none",
+        )
+    if cfg.pmu.version < 2 or cfg.pmu.fixed_counters < 4:
+        raise ConfigError(
+            "grouped.topdown",
+            f"metrics = {grouped.topdown.metrics}",
+            "needs pmu.version >= 2 and pmu.fixed_counters = 4 (fixed counter 3 counts SLOTS)",
+        )

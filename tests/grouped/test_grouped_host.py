@@ -1,0 +1,106 @@
+"""Host side of a grouped PMC: N perf operations per group, all-or-nothing placement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from grouped_helpers import CTRL, DATA, IDX, four_fields, grouped_config
+from vpmu_grouped.sampling import EVENTS, SAMPLES, per_ms, sample
+
+from vpmu_core.host import HostCounterPool, allocate_group
+
+OS_USR = 0b11
+
+
+def test_allocate_group_is_all_or_nothing() -> None:
+    assert allocate_group(free=4, members=4)
+    assert not allocate_group(free=3, members=4)
+    pool = HostCounterPool(5)
+    assert pool.reserve(4) and pool.free == 1
+    assert not pool.reserve(4) and pool.free == 1  # nothing taken by the failed group
+    pool.give_back(4)
+    assert pool.free == 5
+
+
+def test_group_create_and_release_are_n_perf_ops(build: Any) -> None:
+    m = build(grouped_config())
+    cpu = m.vcpus[0]
+    ops = m.ledger.perf_ops
+    before = dict(ops)
+    cpu.wrmsr(CTRL, OS_USR)
+    pmc = cpu.counters[IDX]
+    assert ops["create"] - before.get("create", 0) == 4  # leader + 3 siblings, disabled
+    assert ops["enable"] - before.get("enable", 0) == 4  # then enabled in order
+    assert [e.paused for e in pmc.host_events] == [False] * 4
+    cpu.wrmsr(CTRL, 0)  # paused as a group
+    assert all(e.paused for e in pmc.host_events)
+    assert ops["pause"] - before.get("pause", 0) == 4
+    cpu.allocator.release(pmc)  # released as a group
+    assert ops["release"] - before.get("release", 0) == 4
+    assert pmc.host_events == [None] * 4
+
+
+def test_group_that_does_not_fit_gets_no_counter(build: Any) -> None:
+    m = build(grouped_config(host_free_counters=3))
+    cpu = m.vcpus[0]
+    cpu.wrmsr(CTRL, OS_USR)
+    pmc = cpu.counters[IDX]
+    assert pmc.host_events == [None] * 4  # not 3 of 4: none
+    assert m.ledger.perf_ops["group_rejected"] == 1
+    assert "create" not in m.ledger.perf_ops or m.ledger.perf_ops["create"] == 0
+    assert cpu.allocator.pool.free == 3
+    cpu.retire("branches", 5)
+    assert cpu.rdmsr(DATA) == 0  # an unscheduled group counts nothing
+
+
+def test_second_group_waits_for_the_first(build: Any) -> None:
+    second = four_fields(name="second", msr=DATA + 2, ctrl_msr=CTRL + 2, rdpmc=None)
+    m = build(grouped_config([four_fields(), second], host_free_counters=5))
+    cpu = m.vcpus[0]
+    cpu.wrmsr(CTRL, OS_USR)
+    cpu.wrmsr(CTRL + 2, OS_USR)
+    first, other = cpu.counters[IDX], cpu.counters[IDX + 1]
+    assert all(e is not None for e in first.host_events)
+    assert other.host_events == [None] * 4
+    assert cpu.allocator.pool.free == 1
+    cpu.retire("branches", 7)
+    assert (cpu.rdmsr(DATA), cpu.rdmsr(DATA + 2)) == (7, 0)
+    cpu.wrmsr(CTRL, 0)  # the first group goes: its 4 counters come back
+    cpu.wrmsr(CTRL + 2, 0)
+    cpu.wrmsr(CTRL + 2, OS_USR)
+    assert all(e is not None for e in other.host_events)
+    cpu.retire("branches", 2)
+    assert (cpu.rdmsr(DATA), cpu.rdmsr(DATA + 2)) == (7, 2)
+
+
+@pytest.mark.parametrize("n", [1, 4, 8])
+def test_sampling_figure(plugins: Any, n: int) -> None:
+    sep = sample(n, "separate", plugins)
+    grp = sample(n, "grouped", plugins)
+    assert (sep.guest_reads, sep.vm_exits) == (n * SAMPLES, n * SAMPLES)
+    assert (grp.guest_reads, grp.vm_exits) == (SAMPLES, SAMPLES)
+    truth = tuple(per_ms(i) * SAMPLES for i in range(n))
+    assert sep.totals == grp.totals == truth
+
+
+def test_sampling_rejects_too_many_events() -> None:
+    with pytest.raises(ValueError, match=r"must be 1\.\.8"):
+        sample(len(EVENTS) + 1, "grouped")
+
+
+def test_shipped_topdown_config_runs(plugins: Any) -> None:
+    import vpmu_core as vpmu
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "intel-spr-topdown.toml"
+    result = vpmu.run(config, plugins)
+    assert result.extensions == ["grouped"]
+    rows = {r.event: r for r in result.counters}
+    assert rows["topdown-slots"].value == 60_000_000
+    exact = [r for e, r in rows.items() if e != "instructions" and r.expected is not None]
+    assert all(r.value == r.expected for r in exact)
+    # the guest's enable_all sets EN_PERF_METRICS, so PERF_METRICS reads the shares of slots
+    metrics = {r.event: r.value for r in result.counters if r.counter == "perf_metrics"}
+    assert metrics["topdown-retiring"] == 24 * 255 // 60
+    assert sum(metrics[e] for e in list(metrics)[:4]) == 0xFF

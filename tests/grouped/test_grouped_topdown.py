@@ -1,0 +1,208 @@
+"""Intel topdown on the grouped extension: PERF_METRICS over fixed counter 3 (spec §7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from grouped_helpers import GLOBAL_STATUS, grouped_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from vpmu_grouped.topdown import L1_EVENTS, L2_EVENTS
+
+import vpmu_core as vpmu
+
+PERF_METRICS = 0x329
+FIXED_CTR3 = 0x30C
+FIXED_CTR_CTRL = 0x38D
+GLOBAL_CTRL = 0x38F
+OVF_CTRL = 0x390
+PERF_CAPABILITIES = 0x345
+RDPMC_SLOTS = (1 << 30) | 3
+RDPMC_METRICS = 1 << 29
+EN_PERF_METRICS = 1 << 48
+FIXED3_OS_USR = 0x3 << 12
+FIXED3_PMI = 0x8 << 12
+SPR = {"backend": "intel", "version": 5, "fixed_counters": 4}
+
+
+def topdown(build: Any, metrics: int = 4, ctrl: int = FIXED3_OS_USR, **pmu: Any) -> Any:
+    """A vCPU running Linux's topdown setup: FIXED_CTR3 = 0, PERF_METRICS = 0, enabled."""
+    cpu = build(grouped_config([], topdown=metrics, pmu=pmu)).vcpus[0]
+    cpu.wrmsr(0x834, 0x400)
+    cpu.wrmsr(FIXED_CTR3, 0)
+    cpu.wrmsr(PERF_METRICS, 0)
+    cpu.wrmsr(FIXED_CTR_CTRL, ctrl)
+    cpu.wrmsr(GLOBAL_CTRL, (1 << 35) | EN_PERF_METRICS)
+    return cpu
+
+
+def run_interval(cpu: Any, slots: int, shares: tuple[int, ...], l2: tuple[int, ...] = ()) -> None:
+    cpu.retire("topdown-slots", slots)
+    for event, n in zip(L1_EVENTS, shares, strict=True):
+        cpu.retire(event, n)
+    for key, n in zip(L2_EVENTS, l2, strict=False):
+        cpu.retire(key, n)
+
+
+def fields(value: int, n: int = 4) -> list[int]:
+    return [(value >> (8 * i)) & 0xFF for i in range(n)]
+
+
+def linux_group_read(cpu: Any) -> tuple[int, int]:
+    """update_topdown_event: RDPMC slots, RDPMC metrics, then FIXED_CTR3 = 0, PERF_METRICS = 0."""
+    slots = cpu.rdpmc(RDPMC_SLOTS)
+    metrics = cpu.rdpmc(RDPMC_METRICS)
+    cpu.wrmsr(FIXED_CTR3, 0)
+    cpu.wrmsr(PERF_METRICS, 0)
+    return slots, metrics
+
+
+def test_absent_extension_faults_like_kvm(plugins: vpmu.PluginManager) -> None:
+    cpu = vpmu.Machine.from_dict({"pmu": SPR}, plugins).vcpus[0]
+    for access in (
+        lambda: cpu.rdmsr(PERF_METRICS),
+        lambda: cpu.wrmsr(PERF_METRICS, 0),
+        lambda: cpu.rdpmc(RDPMC_METRICS),
+        lambda: cpu.wrmsr(GLOBAL_CTRL, EN_PERF_METRICS),
+        lambda: cpu.wrmsr(OVF_CTRL, 1 << 48),
+    ):
+        with pytest.raises(vpmu.GuestFault) as exc:
+            access()
+        assert exc.value.vector == 13
+    assert not cpu.rdmsr(PERF_CAPABILITIES) & (1 << 15)
+    cpu.wrmsr(FIXED_CTR3, 5)  # fixed counter 3 itself is the backend's, extension or not
+    assert cpu.rdpmc(RDPMC_SLOTS) == 5
+
+
+def test_extension_opens_bit_48_and_enumerates(build: Any) -> None:
+    cpu = build(grouped_config([], topdown=4)).vcpus[0]
+    cpu.wrmsr(GLOBAL_CTRL, EN_PERF_METRICS)
+    assert cpu.rdmsr(GLOBAL_CTRL) == EN_PERF_METRICS
+    cpu.wrmsr(OVF_CTRL, 1 << 48)
+    assert cpu.rdmsr(PERF_CAPABILITIES) & (1 << 15)
+    with pytest.raises(vpmu.GuestFault):  # still no metrics-clear or other RDPMC types
+        cpu.rdpmc((1 << 29) | 1)
+
+
+def test_fields_are_shares_of_slots(build: Any) -> None:
+    cpu = topdown(build)
+    run_interval(cpu, 1000, (400, 100, 200, 300))
+    # exact shares 102.0, 25.5, 51.0, 76.5 -> largest remainder gives the .5s in order
+    assert fields(cpu.rdmsr(PERF_METRICS)) == [102, 26, 51, 76]
+    assert cpu.rdpmc(RDPMC_METRICS) == cpu.rdmsr(PERF_METRICS)
+    assert cpu.rdpmc(RDPMC_SLOTS) == 1000
+
+
+def test_sapphire_rapids_level_2(build: Any) -> None:
+    cpu = topdown(build, 8)
+    run_interval(cpu, 1000, (400, 100, 200, 300), (100, 60, 150, 250))
+    f = fields(cpu.rdmsr(PERF_METRICS), 8)
+    assert f[:4] == [102, 26, 51, 76]
+    assert f[4:] == [26, 15, 38, 64]  # 25.5, 15.3, 38.25, 63.75 rounded
+    assert all(f[4 + j] <= f[j] for j in range(4))  # each L2 inside its L1 parent
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    parts=st.lists(st.integers(0, 10**7), min_size=4, max_size=4).filter(lambda p: sum(p) > 0),
+    metrics=st.sampled_from([4, 8]),
+)
+def test_l1_sums_to_ff_and_each_field_within_one_unit(
+    plugins: vpmu.PluginManager, parts: list[int], metrics: int
+) -> None:
+    cpu = topdown(lambda c: vpmu.Machine.from_dict(c, plugins), metrics)
+    slots = sum(parts)
+    run_interval(cpu, slots, tuple(parts), tuple(p // 3 for p in parts))
+    f = fields(cpu.rdpmc(RDPMC_METRICS), metrics)
+    assert sum(f[:4]) == 0xFF
+    for got, part in zip(f[:4], parts, strict=True):
+        assert abs(got - part * 0xFF / slots) < 1
+    for j in range(metrics - 4):
+        assert abs(f[4 + j] - (parts[j] // 3) * 0xFF / slots) <= 0.5 or f[4 + j] == f[j]
+
+
+def test_linux_group_read_gives_each_interval_its_own_fractions(build: Any) -> None:
+    cpu = topdown(build)
+    run_interval(cpu, 2000, (1000, 500, 250, 250))
+    slots, metrics = linux_group_read(cpu)
+    assert slots == 2000
+    # 127.5, 63.75, 31.875, 31.875: the three largest remainders round up, sum 0xFF
+    assert fields(metrics) == [127, 64, 32, 32]
+    assert cpu.rdpmc(RDPMC_SLOTS) == 0 and cpu.rdpmc(RDPMC_METRICS) == 0
+    run_interval(cpu, 1000, (0, 0, 1000, 0))
+    slots, metrics = linux_group_read(cpu)
+    assert (slots, fields(metrics)) == (1000, [0, 0, 255, 0])  # nothing of interval 1 left
+
+
+def test_reset_in_the_wrong_order_dilutes_the_next_interval(build: Any) -> None:
+    right, wrong = topdown(build), topdown(build)
+    for cpu in (right, wrong):
+        run_interval(cpu, 3000, (3000, 0, 0, 0))
+    right.wrmsr(FIXED_CTR3, 0)  # the rule: fixed counter 3 first...
+    right.wrmsr(PERF_METRICS, 0)  # ...then PERF_METRICS, which is derived from it
+    wrong.wrmsr(PERF_METRICS, 0)  # re-bases on the 3000 slots still in fixed counter 3
+    wrong.wrmsr(FIXED_CTR3, 0)
+    for cpu in (right, wrong):
+        run_interval(cpu, 1000, (0, 0, 0, 1000))  # a fully backend-bound interval
+    assert right.rdpmc(RDPMC_SLOTS) == wrong.rdpmc(RDPMC_SLOTS) == 1000
+    assert fields(right.rdpmc(RDPMC_METRICS)) == [0, 0, 0, 255]
+    # The guest sees 1000 of 4000 slots as backend bound and the rest in no category:
+    # the level-1 fields no longer sum to 0xFF.
+    assert fields(wrong.rdpmc(RDPMC_METRICS)) == [0, 0, 0, 63]
+    linux_group_read(wrong)  # a correct reset repairs it
+    run_interval(wrong, 1000, (0, 0, 0, 1000))
+    assert fields(wrong.rdpmc(RDPMC_METRICS)) == [0, 0, 0, 255]
+
+
+def test_restoring_saved_values_keeps_the_fractions(build: Any) -> None:
+    cpu = topdown(build)
+    run_interval(cpu, 1000, (500, 0, 500, 0))
+    slots, metrics = cpu.rdpmc(RDPMC_SLOTS), cpu.rdpmc(RDPMC_METRICS)
+    cpu.wrmsr(FIXED_CTR3, slots)  # Linux's reschedule path: slots first, then metrics
+    cpu.wrmsr(PERF_METRICS, metrics)
+    run_interval(cpu, 1000, (500, 0, 500, 0))
+    assert fields(metrics) == [128, 0, 127, 0]
+    # The same fractions go on, up to the 8-bit precision the saved value carried.
+    assert fields(cpu.rdpmc(RDPMC_METRICS)) == [127, 0, 127, 0]
+
+
+def test_metrics_count_only_with_en_perf_metrics(build: Any) -> None:
+    cpu = topdown(build)
+    cpu.wrmsr(GLOBAL_CTRL, 1 << 35)
+    run_interval(cpu, 1000, (1000, 0, 0, 0))
+    assert cpu.rdpmc(RDPMC_SLOTS) == 1000
+    assert cpu.rdpmc(RDPMC_METRICS) == 0
+    cpu.wrmsr(GLOBAL_CTRL, (1 << 35) | EN_PERF_METRICS)
+    run_interval(cpu, 1000, (0, 1000, 0, 0))
+    assert fields(cpu.rdpmc(RDPMC_METRICS)) == [0, 255, 0, 0]
+
+
+def test_sub_counter_wrap_sets_bit_48_and_raises_a_pmi(build: Any) -> None:
+    cpu = topdown(build, ctrl=FIXED3_OS_USR | FIXED3_PMI, fixed_width=16)
+    cpu.retire("topdown-bad-spec", 0xFFFF)  # hidden 16-bit sub-counter at its maximum
+    assert cpu.pmis == []
+    cpu.retire("topdown-bad-spec", 1)
+    assert len(cpu.pmis) == 1
+    assert cpu.rdmsr(GLOBAL_STATUS) == 1 << 48
+    cpu.wrmsr(OVF_CTRL, 1 << 48)
+    assert cpu.rdmsr(GLOBAL_STATUS) == 0
+
+
+def test_topdown_snapshot_round_trips(build: Any) -> None:
+    cpu = topdown(build, 8)
+    run_interval(cpu, 777, (300, 77, 200, 200), (10, 20, 30, 40))
+    snap = cpu.snapshot()
+    twin = build(grouped_config([], topdown=8)).vcpus[0]
+    twin.restore(snap.model_dump_json())
+    assert twin.snapshot() == snap
+    for c in (cpu, twin):
+        run_interval(c, 223, (100, 23, 50, 50), (1, 2, 3, 4))
+    assert twin.rdmsr(PERF_METRICS) == cpu.rdmsr(PERF_METRICS)
+    assert fields(twin.rdmsr(PERF_METRICS))[:4] == [102, 25, 64, 64]
+
+
+def test_perf_metrics_reserved_bits_on_ice_lake(build: Any) -> None:
+    cpu = topdown(build, 4)
+    with pytest.raises(vpmu.GuestFault):
+        cpu.wrmsr(PERF_METRICS, 1 << 32)
