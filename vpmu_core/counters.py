@@ -42,6 +42,7 @@ class Pmc:
         "os",
         "overflow",
         "owner",
+        "running",
         "usr",
         "value",
         "width",
@@ -71,6 +72,7 @@ class Pmc:
         self.local_en = False
         self.global_en = True
         self.allowed = True
+        self.running = True  # False while host perf has the backing event scheduled out
         self.intr = False
         self.max_nr_events = max_nr_events
         self.host_events: list[Any] = [None] * max_nr_events

@@ -1,46 +1,50 @@
 """``emulated``: today's mainline KVM vPMU, perf-event backed (spec/intel.md §9).
 
 Every PMU MSR access and every RDPMC exits. A counter whose control changed is
-reprogrammed before the next entry: paused, then its host perf event reused when
-the config is unchanged, or released and re-created when it changed. An
-instruction KVM completes for an intercepted access is an emulated increment,
-which also requests a reprogram (pause + resume) of the counters it counted on.
+reprogrammed before the next entry (``KVM_REQ_PMU``, commit 68fb4757e867): paused,
+then its host perf event reused with a period update when the config is unchanged
+(commit a6da0d77e98e), or released and re-created when it changed. Events unused
+for a whole vCPU time slice are released lazily (commit b35e5548b411). An
+instruction KVM completes for an intercepted access is an emulated increment, which
+also requests a reprogram of the counters it counted on.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from ..counters import Pmc
 from ..hookspecs import hookimpl
-from ..host import HostEvent
+from ..msr import COUNTER
 from ..strategy import Strategy
+from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig
 
 if TYPE_CHECKING:
     from ..vcpu import Vcpu
 
+__all__ = ["Emulated", "EmulatedConfig", "InjectedPmiPath", "PerfEventAllocator"]
 
-class EmulatedConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class EmulatedConfig(PerfBackedConfig):
     name: Literal["emulated"]
 
 
-class PerfEventAllocator:
+class PerfEventAllocator(PerfAllocatorBase):
     """KVM's ``reprogram_counter``: pause, then reuse or re-create one host event per slot."""
 
-    def __init__(self, vcpu: Vcpu) -> None:
-        self.vcpu = vcpu
-        self.ops = vcpu.machine.ledger.perf_ops
+    lazy_release = True
 
     def host_config(self, pmc: Pmc) -> int:
         return pmc.control
 
     def reprogram(self, pmc: Pmc) -> None:
         ops = self.ops
+        self.in_use.add(pmc.idx)
         events = pmc.host_events
-        live = [e for e in events if e is not None]
+        live = self.live(pmc)
         for e in live:
             if not e.paused:
                 e.paused = True
@@ -49,43 +53,44 @@ class PerfEventAllocator:
             return
         config = self.host_config(pmc)
         if live and all(e.config == config for e in live) and len(live) == len(events):
+            here = self.host.pcpu_of(self.vcpu)
             for e in live:
                 e.paused = False
+                e.cpu = here
             ops["reuse"] += len(live)
             ops["period"] += len(live)
             return
-        for i, e in enumerate(events):
-            if e is not None:
-                ops["release"] += 1
-            events[i] = HostEvent(config)
-            ops["create"] += 1
+        self.create(pmc, config)
 
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
         for pmc in pmcs:
             self.vcpu.mark_reprogram(pmc)
 
-    def overflowed(self, pmc: Pmc) -> None:
-        # kvm_perf_overflow also requests KVM_REQ_PMU to re-arm the period.
-        self.vcpu.machine.ledger.pmis["host_nmi"] += 1
-        self.vcpu.mark_reprogram(pmc)
-
-    def release(self, pmc: Pmc) -> None:
-        for i, e in enumerate(pmc.host_events):
-            if e is not None:
-                self.ops["release"] += 1
-                pmc.host_events[i] = None
+    def counter_written(self, pmc: Pmc) -> None:
+        """§2c (Like Xu, Mar 2020): the period update is deferred to KVM_REQ_PMU."""
+        self.in_use.add(pmc.idx)
+        if self.live(pmc):
+            self.vcpu.mark_reprogram(pmc)
 
 
-class InjectedPmiPath:
-    """KVM_REQ_PMI -> LVTPC injection at the next entry."""
+def wrap_counter_writes(vcpu: Vcpu, on_write: Any) -> None:
+    """Bind, once, a strategy's reaction to a guest write of a counter MSR.
 
-    def __init__(self, vcpu: Vcpu) -> None:
-        self.vcpu = vcpu
-        self.pmis = vcpu.machine.ledger.pmis
+    Why: KVM updates the backing event's period when the guest writes a counter
+    (spec/intel.md §9); the backend's handler knows nothing of host events.
+    """
+    for msr, h in list(vcpu.msr_table.items()):
+        if h.klass != COUNTER or h.counter is None:
+            continue
+        pmc = vcpu.counters[h.counter]
+        inner = h.write
 
-    def deliver(self) -> None:
-        if self.vcpu.deliver_pmi():
-            self.pmis["injected"] += 1
+        def write(value: int, inner: Any = inner, pmc: Pmc = pmc) -> None:
+            inner(value)
+            on_write(pmc)
+
+        vcpu.msr_table[msr] = replace(h, write=write)
+        vcpu.rebind_msr(msr)
 
 
 class Emulated(Strategy):
@@ -96,8 +101,17 @@ class Emulated(Strategy):
 
     @hookimpl
     def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
-        return PerfEventAllocator(vcpu)
+        return PerfEventAllocator(vcpu, self.config)
 
     @hookimpl
     def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
         return InjectedPmiPath(vcpu)
+
+    @hookimpl
+    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+        wrap_counter_writes(vcpu, vcpu.allocator.counter_written)  # type: ignore[attr-defined]
+
+    def teardown(self) -> None:
+        for v in self.machine.vcpus:
+            for pmc in v.counters.values():
+                v.allocator.release(pmc)
