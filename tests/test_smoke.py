@@ -12,7 +12,9 @@ CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.toml")
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_runs_and_counts_exactly(config: Path) -> None:
     result = vpmu.run(config)
-    assert result.counters
+    assert result.counters or result.extra
     for row in result.counters:
+        if row.expected is None:
+            continue
         extra = 1 if row.event == "instructions" else 0  # the enabling WRMSR retires too
         assert row.value == row.expected + extra, row

@@ -15,6 +15,7 @@ from .strategies.legacy import EmulatedLegacy
 from .strategies.mediated import Mediated
 from .strategies.register import Register
 from .workloads.counting import Counting
+from .workloads.scripts import Polling, Sampling, Toggle
 
 __version__ = "0.1.0"
 
@@ -27,4 +28,5 @@ def vpmu_register_strategies(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def vpmu_register_workloads(register: Callable[[type[Any]], None]) -> None:
-    register(Counting)
+    for workload in (Counting, Toggle, Sampling, Polling):
+        register(workload)

@@ -49,6 +49,17 @@ class GuestDriver:
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
         raise NotImplementedError
 
+    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        """Write GP counter ``i``'s config with the enable bit clear (perf's disable_event)."""
+        raise NotImplementedError
+
+    def read_status(self) -> int:
+        """The overflow status register, where the vendor has one (else 0)."""
+        return 0
+
+    def ack_status(self, status: int) -> None:
+        """Clear ``status`` bits, where the vendor has a status register."""
+
     def write_counter(self, idx: int, value: int) -> None:
         raise NotImplementedError
 
@@ -60,6 +71,24 @@ class GuestDriver:
 
     def disable_all(self) -> None:
         raise NotImplementedError
+
+    def handle_pmi(self, rearm: dict[int, int]) -> int:
+        """The guest's PMI handler as Linux's intel_pmu_handle_irq() issues it (costs.md §4d).
+
+        Disable all, read and acknowledge the status, per overflowed counter read it
+        and re-arm it (``rearm``: PMC index -> value), re-read the status, unmask
+        the LVTPC, enable all. Returns the status read.
+        """
+        self.disable_all()
+        status = self.read_status()
+        self.ack_status(status)
+        for idx, value in rearm.items():
+            self.read_counter(idx)
+            self.write_counter(idx, value)
+        self.read_status()
+        self.unmask_pmi()
+        self.enable_all()
+        return status
 
     def unmask_pmi(self) -> None:
         """Program the LVTPC for NMI delivery, unmasked, as Linux does."""

@@ -86,8 +86,10 @@ class Host:
         self.vcpus: list[Vcpu] = []
         self.slice_ns = cfg.slice_ms * 1e6
         self.mux_ns = (cfg.mux_interval_ms or 1000.0 / cfg.hz) * 1e6
+        self.tick_ns = 1e9 / cfg.hz
         self._next_slice = self.slice_ns
         self._next_mux = self.mux_ns
+        self._next_tick = self.tick_ns
         self._slices = 0
         self.on_sched: list[Callable[[Vcpu, str], None]] = []
         self.lost: dict[tuple[int, int], int] = {}  # (vcpu, pmc idx) -> events not counted
@@ -235,7 +237,7 @@ class Host:
     # ------------------------------------------------------------- time
     def next_boundary(self) -> float:
         """The next moment the host does something on its own."""
-        return min(self._next_slice, self._next_mux)
+        return min(self._next_slice, self._next_mux, self._next_tick)
 
     def advance(self, until_ns: float) -> None:
         """Move host time to ``until_ns``, running every boundary passed, in order."""
@@ -243,6 +245,9 @@ class Host:
             t = self.next_boundary()
             self.now_ns = t
             self._deferred_disable(t)
+            if t == self._next_tick:
+                self._next_tick += self.tick_ns
+                self._tick()
             if t == self._next_mux:
                 self._next_mux += self.mux_ns
                 self._rotate()
@@ -257,6 +262,15 @@ class Host:
         if self._disable_at is not None and t >= self._disable_at:
             self._disable_at = None
             self.sched_count -= 1
+
+    def _tick(self) -> None:
+        """A timer tick on every vCPU: the host's interrupt exits to the full run loop,
+        the guest re-arms its TSC-deadline timer with a WRMSR KVM handles in its
+        fastpath (costs.md §4a: the 'ultra fastpath' MSR exits)."""
+        exits = self.ledger.exits
+        for _ in self.vcpus:
+            exits["ext_intr"] += 1
+            exits["fastpath:tsc_deadline"] += 1
 
     def _rotate(self) -> None:
         """perf_rotate_context: only a pCPU whose flexible groups do not all fit."""

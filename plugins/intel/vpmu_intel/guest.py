@@ -16,6 +16,23 @@ class IntelGuestDriver(GuestDriver):
         value |= M.EVTSEL_INT if intr else 0
         self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
 
+    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        """x86_pmu_disable_event: the same config with the enable bit clear."""
+        sel, umask = key
+        value = (sel & 0xFF) | (umask << 8)
+        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
+        value |= M.EVTSEL_INT if intr else 0
+        self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
+
+    def read_status(self) -> int:
+        if not self.vcpu.pmu.caps.has_global_status:
+            return 0
+        return self.vcpu.rdmsr(M.GLOBAL_STATUS)
+
+    def ack_status(self, status: int) -> None:
+        if status and self.vcpu.pmu.caps.has_global_status:
+            self.vcpu.wrmsr(M.GLOBAL_OVF_CTRL, status)
+
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
         field = (M.FIXED_OS if os else 0) | (M.FIXED_USR if usr else 0)
         field |= M.FIXED_PMI if intr else 0
