@@ -19,7 +19,6 @@ from .base import CounterRow, Workload, WorkloadOutput
 
 if TYPE_CHECKING:
     from ..machine import Machine
-    from ..vcpu import Vcpu
 
 
 class Phase:
@@ -63,10 +62,6 @@ class Phase:
             "ledger": led,
             "by_mechanism_ns": p.by_mechanism,
         }
-
-
-def _key(vcpu: Vcpu, event: str) -> tuple[int, int]:
-    return vcpu.machine.backend.guest_driver(vcpu).gp_key(event)
 
 
 # ------------------------------------------------------------------- toggle
