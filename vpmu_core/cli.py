@@ -162,7 +162,7 @@ def compare(
 
 def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:
     table = Table(title=f"{config}: strategies side by side")
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for label in sums:
         table.add_column(label, justify="right")
     rows: list[tuple[str, list[str]]] = []
@@ -204,7 +204,7 @@ def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:
         row(f"workload {k}", lambda s, k=k: s["workload"].get(k))
     for name, cells in rows:
         table.add_row(name, *cells)
-    out.print(table)
+    out.print(table, width=max(out.width, 44 + 18 * len(sums)))
 
 
 @app.command()

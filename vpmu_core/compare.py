@@ -49,18 +49,24 @@ def _value(text: str) -> Any:
 
 
 def compare(
-    config: str | Path,
+    config: str | Path | dict[str, Any],
     strategies: list[tuple[str, dict[str, Any]]],
     plugins: PluginManager | None = None,
 ) -> dict[str, RunResult]:
     """Run ``config`` once per strategy; the config's own strategy options carry over
     to every strategy that has them, so only the design changes between columns."""
     pm = plugins or default_manager()
-    path = Path(config)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError("file", str(path), f"cannot be read ({exc.strerror})") from None
+    if isinstance(config, dict):
+        data, source = config, None
+    else:
+        path = Path(config)
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError("file", source, f"cannot be read ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("toml", source, f"not valid TOML: {exc}") from None
     base = dict(data.get("strategy", {}))
     results: dict[str, RunResult] = {}
     for name, options in strategies:
@@ -71,7 +77,7 @@ def compare(
         table["name"] = name
         label = name + "".join(f":{k}={v}" for k, v in sorted(options.items()))
         result = run({**data, "strategy": table}, pm)
-        result.config = str(path)
+        result.config = source
         results[label] = result
     return results
 
