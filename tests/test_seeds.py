@@ -87,3 +87,32 @@ def test_seed_skip_reprogram_migrated_falls_back_to_reprogramming() -> None:
     assert wl["migrations"] == 5
     assert wl["handle_event_reprograms"] == 4  # the PMI after each migration (the 5th: none left)
     assert wl["pmu_handle_event_avg_ns"] > 97.0
+
+
+def test_seed_grouped_separate_vs_one_counter_emulated_vs_mediated() -> None:
+    # The grouped extension is not on this branch: "all-in-one" is one plain counter.
+    r = run("seed-grouped.toml", "emulated,mediated", duration_ms=20.0)
+    em, med = r["emulated"]["workload"], r["mediated"]["workload"]
+    assert em["grouped_extension"] is False
+    assert em["separate_exits_per_poll"] == 4.0  # one RDPMC exit per counter
+    assert em["all-in-one_exits_per_poll"] == 1.0
+    assert em["separate_perf_creates"] == 4
+    assert em["all-in-one_perf_creates"] == 1
+    assert med["separate_exits_per_poll"] == med["all-in-one_exits_per_poll"] == 0.0
+    assert med["separate_perf_creates"] == med["all-in-one_perf_creates"] == 0
+    assert r["mediated"]["exits"].get("rdpmc", 0) == 0
+    assert r["mediated"]["context_switches"]["pmu_load"] > 0
+    assert r["mediated"]["host_blind_s"] > 0
+
+
+def test_host_contention_loses_counts_under_emulated_not_register() -> None:
+    r = run("host-contention.toml", "emulated,register", duration_ms=10.0)
+    assert r["emulated"]["count_error_pct"] == pytest.approx(100.0)  # one PMC never counts
+    assert r["register"]["count_error_pct"] == pytest.approx(0.0)
+
+
+def test_mediated_rfc_switch_point_costs_more_than_merged() -> None:
+    r = run("seed-grouped.toml", "mediated,mediated:switch=every-exit", duration_ms=20.0)
+    merged, rfc = r["mediated"], r["mediated:switch=every-exit"]
+    assert rfc["context_switches"]["pmu_load"] > merged["context_switches"]["pmu_load"]
+    assert rfc["overhead_ns"] > merged["overhead_ns"]

@@ -148,3 +148,48 @@ def test_every_default_cost_cites_costs_md() -> None:
         if name == "ghz":
             continue
         assert field.description and "costs.md" in field.description, name
+
+
+def test_compare_cli_writes_json_with_the_documented_keys(tmp_path: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from vpmu_core.cli import app
+
+    out = tmp_path / "c.json"
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "configs/seed-register.toml",
+            "--strategies",
+            "emulated-legacy,register",
+            "--json",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    for s in ("emulated-legacy", "register"):
+        for key in (
+            "overhead_pct",
+            "exits",
+            "perf_ops",
+            "pmis",
+            "context_switches",
+            "count_error_pct",
+            "host_blind_s",
+            "ns_per_op",
+        ):
+            assert key in data[s]
+        assert set(data[s]["perf_ops"]) >= {"create", "release", "reuse", "period"}
+
+
+def test_compare_cli_unknown_strategy_is_one_line_error() -> None:
+    from typer.testing import CliRunner
+
+    from vpmu_core.cli import app
+
+    res = CliRunner().invoke(app, ["compare", "configs/seed-register.toml", "--strategies", "nope"])
+    assert res.exit_code == 2

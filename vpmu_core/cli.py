@@ -204,7 +204,8 @@ def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:
         row(f"workload {k}", lambda s, k=k: s["workload"].get(k))
     for name, cells in rows:
         table.add_row(name, *cells)
-    out.print(table, width=max(out.width, 44 + 18 * len(sums)))
+    wide = Console(width=max(out.width, 52 + 16 * len(sums)))
+    wide.print(table)
 
 
 @app.command()

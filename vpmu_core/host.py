@@ -95,12 +95,17 @@ class Host:
         self.lost: dict[tuple[int, int], int] = {}  # (vcpu, pmc idx) -> events not counted
         self.blind_ns = 0.0
         for cpu in self.pcpus:
+            # Host events predate the VM: they hold perf_sched_events (no flip charged
+            # to the guest), which is why the first guest creation is cheap with the
+            # watchdog on and costs an RCU grace period with it off (costs.md §2b).
             if cfg.nmi_watchdog:
                 # kernel/watchdog_perf.c: one pinned cycles event per CPU (costs.md §5)
-                self._add(cpu, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG), True)
+                self._add(cpu, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG), False)
+                self.sched_count += 1
             for i, _ in enumerate(cfg.perf_record):
                 ev = HostEvent(0x100 + i, pinned=False, owner=PROFILER)
-                self._add(cpu, ev, True)
+                self._add(cpu, ev, False)
+                self.sched_count += 1
             self.schedule(cpu)
 
     # ----------------------------------------------------------- placement

@@ -227,6 +227,13 @@ class Sampling(Workload):
 
 
 # ------------------------------------------------------------------ polling
+Layout = Literal["separate", "all-in-one"]
+
+
+def _default_layouts() -> list[Layout]:
+    return ["separate", "all-in-one"]
+
+
 class PollingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["polling"]
@@ -235,14 +242,15 @@ class PollingConfig(BaseModel):
         min_length=1,
         description="events counted",
     )
-    layout: Literal["separate", "all-in-one"] = Field(
-        "separate",
-        description="separate: one counter per event, each read; all-in-one: one counter "
-        "read per poll (a grouped extension backs it with every event; without one it "
-        "is a single counter)",
+    layouts: list[Layout] = Field(
+        default_factory=_default_layouts,
+        min_length=1,
+        description="phases in order. separate: one GP counter per event, each read per "
+        "poll; all-in-one: one counter read per poll (an extension's grouped counter "
+        "when one is configured, else a single GP counter)",
     )
     interval_ms: float = Field(1.0, gt=0, description="read every this much guest time")
-    duration_ms: float = Field(1000.0, gt=0)
+    duration_ms: float = Field(1000.0, gt=0, description="guest time per layout")
     rate_per_ns: float = Field(2.5, gt=0, description="events retired per ns, every event")
 
 
@@ -258,52 +266,73 @@ class Polling(Workload):
         m = self.machine
         vcpu = m.vcpus[0]
         drv = m.backend.guest_driver(vcpu)
-        events = cfg.events if cfg.layout == "separate" else cfg.events[:1]
-        grouped = [
-            p for p in vcpu.counters.values() if p.kind not in ("gp", "fixed")
-        ]  # an extension's all-in-one counter, if one is configured
-        drv.disable_all()
-        idxs = []
-        if cfg.layout == "all-in-one" and grouped:
-            idxs = [grouped[0].idx]
-        else:
-            for i, e in enumerate(events):
-                drv.write_counter(i, 0)
-                drv.program_gp(i, drv.gp_key(e), usr=True, os=True)
-                idxs.append(i)
-        drv.enable_all()
-        reads = Phase(m, m.config.costs)
+        grouped = [p for p in vcpu.counters.values() if p.kind not in ("gp", "fixed")]
         t = 0.0
-        step = cfg.interval_ms * 1e6
-        polls = 0
-        end = cfg.duration_ms * 1e6
-        while t < end:
-            nxt = min(t + step, end)
-            while m.host.next_boundary() <= nxt:
-                b = m.host.next_boundary()
+        extra: dict[str, Any] = {"grouped_extension": bool(grouped), "phases": {}}
+        rows: list[CounterRow] = []
+        for layout in cfg.layouts:
+            whole = Phase(m, m.config.costs)
+            whole.start()
+            drv.disable_all()
+            idxs: list[int] = []
+            events = cfg.events if layout == "separate" else cfg.events[:1]
+            if layout == "all-in-one" and grouped:
+                idxs = [grouped[0].idx]
+            else:
+                for i, e in enumerate(events):
+                    drv.write_counter(i, 0)
+                    drv.program_gp(i, drv.gp_key(e), usr=True, os=True)
+                    idxs.append(i)
+            drv.enable_all()
+            reads = Phase(m, m.config.costs)
+            step = cfg.interval_ms * 1e6
+            end = t + cfg.duration_ms * 1e6
+            polls = 0
+            retired = dict.fromkeys(events, 0)
+            while t < end - 1e-6:
+                nxt = min(t + step, end)
+                while m.host.next_boundary() <= nxt:
+                    b = m.host.next_boundary()
+                    for e in events:
+                        n = int((b - t) * cfg.rate_per_ns)
+                        vcpu.retire(e, n)
+                        retired[e] += n
+                    t = b
+                    m.host.advance(t)
                 for e in events:
-                    vcpu.retire(e, int((b - t) * cfg.rate_per_ns))
-                t = b
+                    n = int((nxt - t) * cfg.rate_per_ns)
+                    vcpu.retire(e, n)
+                    retired[e] += n
+                t = nxt
                 m.host.advance(t)
-            for e in events:
-                vcpu.retire(e, int((nxt - t) * cfg.rate_per_ns))
-            t = nxt
-            m.host.advance(t)
-            reads.start()
-            for idx in idxs:
-                drv.read_counter(idx)
+                reads.start()
+                for idx in idxs:
+                    drv.read_counter(idx)
+                vcpu.sync()
+                reads.stop()
+                polls += 1
+            drv.disable_all()
+            if layout == "separate":
+                for i, e in enumerate(events):  # what the guest read vs what it retired
+                    value = drv.read_counter(i)
+                    rows.append(CounterRow(vcpu.index, f"gp{i}", e, value, retired[e]))
+            for i in idxs:
+                if i < len(events) and not grouped:
+                    drv.stop_gp(i, drv.gp_key(events[i]), usr=True, os=True)
+            m.host.advance(t + 3 * m.host.slice_ns)  # idle slices: lazy release happens
+            t += 3 * m.host.slice_ns
             vcpu.sync()
-            reads.stop()
-            polls += 1
-        out = WorkloadOutput(guest_ns=end)
-        rep = reads.report()
-        out.extra = {
-            "layout": cfg.layout,
-            "counters_read_per_poll": len(idxs),
-            "grouped_extension": bool(grouped),
-            "polls": polls,
-            "ns_per_poll": rep["avg_ns"],
-            "poll_exits": sum(rep["ledger"].get("exits", {}).values()),
-            "perf_ops": dict(m.ledger.perf_ops),
-        }
-        return out
+            whole.stop()
+            rep = reads.report()
+            ops = whole.ledger().get("perf_ops", {})
+            extra[f"{layout}_counters_read_per_poll"] = len(idxs)
+            extra[f"{layout}_exits_per_poll"] = sum(rep["ledger"].get("exits", {}).values()) / max(
+                polls, 1
+            )
+            extra[f"{layout}_ns_per_poll"] = rep["avg_ns"]
+            extra[f"{layout}_perf_creates"] = ops.get("create", 0)
+            extra[f"{layout}_perf_ops_total"] = sum(
+                v for k, v in ops.items() if k != "create_sched_rcu"
+            )
+            extra["phases"][layout] = {"polls": polls, "reads": rep, "perf_ops": ops}
+        return WorkloadOutput(rows=rows, guest_ns=t, extra=extra)
