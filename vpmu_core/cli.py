@@ -119,6 +119,10 @@ def _print_result(result: Any) -> None:
         else f" = {overhead:.2f}% of {result.cost.guest_ns:,.0f} ns guest time"
     )
     out.print(f"overhead: {result.cost.total_ns:,.0f} ns{share}")
+    if result.count_error_pct is not None:
+        out.print(f"largest counting error: {result.count_error_pct:.3f}%")
+    if result.host_blind_s:
+        out.print(f"host perf blind to the PMU for {result.host_blind_s:.3f} s")
 
 
 def _price_key(category: str, name: str) -> str:

@@ -92,8 +92,6 @@ class Host:
         self._next_tick = self.tick_ns
         self._slices = 0
         self.on_sched: list[Callable[[Vcpu, str], None]] = []
-        self.lost: dict[tuple[int, int], int] = {}  # (vcpu, pmc idx) -> events not counted
-        self.blind_ns = 0.0
         for cpu in self.pcpus:
             # Host events predate the VM: they hold perf_sched_events (no flip charged
             # to the guest), which is why the first guest creation is cheap with the
@@ -297,8 +295,3 @@ class Host:
                 self.ledger.events["vcpu_migration"] += 1
             for cb in self.on_sched:
                 cb(vcpu, "in")
-
-    # ------------------------------------------------------------ losses
-    def count_lost(self, vcpu: Vcpu, pmc: Any, n: int) -> None:
-        key = (vcpu.index, pmc.idx)
-        self.lost[key] = self.lost.get(key, 0) + n

@@ -37,28 +37,35 @@ class PerfEventAllocator(PerfAllocatorBase):
 
     lazy_release = True
 
-    def host_config(self, pmc: Pmc) -> int:
-        return pmc.control
-
     def reprogram(self, pmc: Pmc) -> None:
+        # One pass over the slots: this runs at every entry after a counter write or
+        # an emulated instruction, so it avoids building lists.
         ops = self.ops
         self.in_use.add(pmc.idx)
-        events = pmc.host_events
-        live = self.live(pmc)
-        for e in live:
+        config = pmc.control
+        n_live = paused = 0
+        same = True
+        for e in pmc.host_events:
+            if e is None:
+                same = False
+                continue
+            n_live += 1
             if not e.paused:
                 e.paused = True
-                ops["pause"] += 1
-        if not pmc.counting:
+                paused += 1
+            if e.config != config:
+                same = False
+        if paused:
+            ops["pause"] += paused
+        if not (pmc.local_en and pmc.global_en and pmc.allowed):
             return
-        config = self.host_config(pmc)
-        if live and all(e.config == config for e in live) and len(live) == len(events):
-            here = self.host.pcpu_of(self.vcpu)
-            for e in live:
+        if same and n_live:
+            here = self.host.placement.get(self.vcpu.index, 0)
+            for e in pmc.host_events:
                 e.paused = False
                 e.cpu = here
-            ops["reuse"] += len(live)
-            ops["period"] += len(live)
+            ops["reuse"] += n_live
+            ops["period"] += n_live
             return
         self.create(pmc, config)
 
@@ -69,7 +76,7 @@ class PerfEventAllocator(PerfAllocatorBase):
     def counter_written(self, pmc: Pmc) -> None:
         """§2c (Like Xu, Mar 2020): the period update is deferred to KVM_REQ_PMU."""
         self.in_use.add(pmc.idx)
-        if self.live(pmc):
+        if pmc.host_events[0] is not None:
             self.vcpu.mark_reprogram(pmc)
 
 
