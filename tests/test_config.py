@@ -54,10 +54,10 @@ def test_workload_event_names_are_checked() -> None:
 
 
 def test_costs_override_and_unknown_cost_key() -> None:
-    cfg = vpmu.load_config({"pmu": {"backend": "intel"}, "costs": {"vm_exit_msr": 900}})
-    assert cfg.costs.vm_exit_msr == 900
-    assert error({"pmu": {"backend": "intel"}, "costs": {"vm_exit": 1}}).startswith(
-        "costs.vm_exit = 1: unknown key"
+    cfg = vpmu.load_config({"pmu": {"backend": "intel"}, "costs": {"vm_exit": 900}})
+    assert cfg.costs.vm_exit == 900
+    assert error({"pmu": {"backend": "intel"}, "costs": {"vm_exits": 1}}).startswith(
+        "costs.vm_exits = 1: unknown key"
     )
 
 

@@ -10,6 +10,7 @@ from loguru import logger
 from .config import load_dict, load_toml
 from .costs import price
 from .errors import ConfigError
+from .ledger import with_transitions
 from .machine import Machine
 from .plugins import PluginManager, default_manager
 from .report import CounterResult, RunResult
@@ -37,9 +38,14 @@ def run(
     workload = pm.registry["workloads"][cfg.workload.kind](cfg.workload, machine)
     logger.info("running {} on {}", workload.name, machine)
     out = workload.run()
-    for v in machine.vcpus:
-        v.sync()
-    ledger = machine.ledger.as_dict()
+    machine.teardown()
+    machine.strategy.finish()
+    ledger = with_transitions(machine.ledger.as_dict(), machine.strategy.transition_msrs_per_exit)
+    errors = [
+        abs(r.value - r.expected) / r.expected
+        for r in out.rows
+        if r.expected is not None and r.expected > 0
+    ]
     return RunResult(
         vpmu_version=__version__,
         config=name,
@@ -53,5 +59,7 @@ def run(
         pmis_dropped=[v.pmis_dropped for v in machine.vcpus],
         ledger=ledger,
         cost=price(ledger, cfg.costs, out.guest_ns),
+        count_error_pct=100.0 * max(errors) if errors else None,
+        host_blind_s=machine.strategy.host_blind_ns(out.guest_ns) / 1e9,
         extra=out.extra,
     )

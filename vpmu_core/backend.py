@@ -44,6 +44,9 @@ class Caps:
     reserved_eventsel_faults: bool
     full_width_writes: bool
     event_select_mask: int  # event-select bits of an eventsel / filter entry
+    # A GLOBAL_STATUS_SET register in hardware (Intel v4+, AMD PerfMonV2): what the
+    # mediated PMU needs to restore a guest's overflow status (spec/intel.md §10).
+    has_global_status_set: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,16 +10,23 @@ from typing import Any
 
 from .hookspecs import hookimpl
 from .strategies.emulated import Emulated
+from .strategies.fastpath import Fastpath
+from .strategies.legacy import EmulatedLegacy
+from .strategies.mediated import Mediated
+from .strategies.register import Register
 from .workloads.counting import Counting
+from .workloads.scripts import Polling, Sampling, Toggle
 
 __version__ = "0.1.0"
 
 
 @hookimpl
 def vpmu_register_strategies(register: Callable[[type[Any]], None]) -> None:
-    register(Emulated)
+    for strategy in (EmulatedLegacy, Emulated, Register, Fastpath, Mediated):
+        register(strategy)
 
 
 @hookimpl
 def vpmu_register_workloads(register: Callable[[type[Any]], None]) -> None:
-    register(Counting)
+    for workload in (Counting, Toggle, Sampling, Polling):
+        register(workload)

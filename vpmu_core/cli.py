@@ -120,11 +120,97 @@ def _print_result(result: Any) -> None:
         else f" = {overhead:.2f}% of {result.cost.guest_ns:,.0f} ns guest time"
     )
     out.print(f"overhead: {result.cost.total_ns:,.0f} ns{share}")
+    if result.count_error_pct is not None:
+        out.print(f"largest counting error: {result.count_error_pct:.3f}%")
+    if result.host_blind_s:
+        out.print(f"host perf blind to the PMU for {result.host_blind_s:.3f} s")
 
 
 def _price_key(category: str, name: str) -> str:
     prefix = {"exits": "exit", "perf_ops": "perf", "pmis": "pmi"}.get(category, category)
     return f"{prefix}:{name}"
+
+
+DEFAULT_STRATEGIES = "emulated-legacy,emulated,register,fastpath,mediated"
+
+
+@app.command()
+def compare(
+    config: ConfigArg,
+    strategies: Annotated[
+        str,
+        typer.Option(
+            "--strategies",
+            help="comma-separated strategies; options as name:key=value "
+            "(e.g. emulated-legacy:reprogram_on_pmi=cpu-changed)",
+        ),
+    ] = DEFAULT_STRATEGIES,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the per-strategy summary here")
+    ] = None,
+) -> None:
+    """Run one config under several strategies and show them side by side."""
+    from .compare import compare as run_compare
+    from .compare import parse_strategies, summary
+    from .io import atomic_write_text
+
+    try:
+        results = run_compare(config, parse_strategies(strategies))
+    except (VpmuError, ValueError) as exc:
+        raise _fail(exc) from None
+    sums = {label: summary(r) for label, r in results.items()}
+    _print_compare(str(config), sums)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(sums, indent=2, sort_keys=True) + "\n")
+        out.print(f"comparison written to {json_out}")
+
+
+def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:
+    table = Table(title=f"{config}: strategies side by side")
+    table.add_column("", no_wrap=True)
+    for label in sums:
+        table.add_column(label, justify="right")
+    rows: list[tuple[str, list[str]]] = []
+
+    def num(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
+    def row(name: str, get: Any) -> None:
+        rows.append((name, [num(get(s)) for s in sums.values()]))
+
+    row("overhead ns", lambda s: s["overhead_ns"])
+    row("overhead %", lambda s: s["overhead_pct"])
+    reasons = sorted({r for s in sums.values() for r in s["exits"]})
+    row("exits (all)", lambda s: sum(s["exits"].values()))
+    for r in reasons:
+        row(f"  exit {r}", lambda s, r=r: s["exits"].get(r, 0))
+    ops = sorted({k for s in sums.values() for k in s["perf_ops"]})
+    for k in ops:
+        row(f"perf {k}", lambda s, k=k: s["perf_ops"].get(k, 0))
+    for cat in ("pmis", "context_switches", "switch_msrs"):
+        keys = sorted({k for s in sums.values() for k in s[cat]})
+        for k in keys:
+            row(f"{cat} {k}", lambda s, k=k, cat=cat: s[cat].get(k, 0))
+    row("count error %", lambda s: s["count_error_pct"])
+    row("host blind s", lambda s: s["host_blind_s"])
+    wkeys = sorted(
+        {
+            k
+            for s in sums.values()
+            for k, v in s["workload"].items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+    )
+    for k in wkeys:
+        row(f"workload {k}", lambda s, k=k: s["workload"].get(k))
+    for name, cells in rows:
+        table.add_row(name, *cells)
+    wide = Console(width=max(out.width, 52 + 16 * len(sums)))
+    wide.print(table)
 
 
 @app.command()

@@ -44,6 +44,23 @@ class HostConfig(Strict):
     pcpus: int = Field(1, ge=1, le=4096, description="physical CPUs of the host")
     hz: int = Field(1000, ge=1, le=10000, description="host and guest timer tick rate")
     nmi_watchdog: bool = Field(False, description="host NMI watchdog holds one counter per pCPU")
+    gp_counters: int | None = Field(
+        None, ge=0, le=32, description="host GP counters per pCPU (default: as the guest's PMU)"
+    )
+    fixed_counters: int | None = Field(
+        None, ge=0, le=4, description="host fixed counters per pCPU (default: as the guest's PMU)"
+    )
+    perf_record: list[str] = Field(
+        default_factory=list,
+        description="events of a host-wide `perf record` on every pCPU (flexible, one group each)",
+    )
+    mux_interval_ms: float | None = Field(
+        None, gt=0, description="perf_event_mux_interval_ms (default: one tick, 1000/hz)"
+    )
+    slice_ms: float = Field(4.0, gt=0, description="vCPU time slice on its pCPU")
+    migrate_every_slices: int = Field(
+        0, ge=0, description="move each vCPU to the next pCPU every N slices (0: never)"
+    )
 
 
 class FilterConfig(Strict):

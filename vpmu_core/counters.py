@@ -42,6 +42,7 @@ class Pmc:
         "os",
         "overflow",
         "owner",
+        "running",
         "usr",
         "value",
         "width",
@@ -71,6 +72,7 @@ class Pmc:
         self.local_en = False
         self.global_en = True
         self.allowed = True
+        self.running = True  # False while host perf has the backing event scheduled out
         self.intr = False
         self.max_nr_events = max_nr_events
         self.host_events: list[Any] = [None] * max_nr_events
@@ -100,6 +102,10 @@ class Pmc:
     def events_to_overflow(self) -> int:
         """How many more events until the next wrap; the engine steps straight to it."""
         return self.mask + 1 - self.value
+
+    def host_constraints(self) -> list[str] | None:
+        """Per host-event slot, which host counters may back it (None: by ``kind``)."""
+        return None
 
     def parts(self) -> list[tuple[str, int]]:
         """Named parts of one read, for reports: none for a plain counter."""

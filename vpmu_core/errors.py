@@ -66,7 +66,9 @@ class PluginError(VpmuError):
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 255:
+    # register-sized numbers (MSR indices, event selects) read best in hex; counts and
+    # costs in decimal
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1 << 20:
         return hex(value)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

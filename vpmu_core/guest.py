@@ -49,6 +49,17 @@ class GuestDriver:
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
         raise NotImplementedError
 
+    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        """Write GP counter ``i``'s config with the enable bit clear (perf's disable_event)."""
+        raise NotImplementedError
+
+    def read_status(self) -> int:
+        """The overflow status register, where the vendor has one (else 0)."""
+        return 0
+
+    def ack_status(self, status: int) -> None:
+        """Clear ``status`` bits, where the vendor has a status register."""
+
     def write_counter(self, idx: int, value: int) -> None:
         raise NotImplementedError
 
@@ -59,6 +70,16 @@ class GuestDriver:
         raise NotImplementedError
 
     def disable_all(self) -> None:
+        raise NotImplementedError
+
+    def handle_pmi(self, rearm: dict[int, int]) -> int:
+        """The guest's PMI handler, as the vendor's Linux driver issues it.
+
+        ``rearm`` maps each overflowed PMC index to the value it is re-armed with.
+        Returns the overflow status the handler saw. The sequences differ by vendor
+        (spec amd-and-topdown.md §4.1-4.3), and their exit counts are what a
+        virtualization strategy is priced on, so each backend writes its own.
+        """
         raise NotImplementedError
 
     def unmask_pmi(self) -> None:

@@ -44,3 +44,28 @@ class Ledger:
             target = getattr(self, c)
             for k, v in getattr(other, c).items():
                 target[k] += v
+
+
+def ledger_delta(
+    after: dict[str, dict[str, int]], before: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
+    """What happened between two ``as_dict()`` snapshots (to price one phase of a run)."""
+    out: dict[str, dict[str, int]] = {}
+    for c in CATEGORIES:
+        a, b = after.get(c, {}), before.get(c, {})
+        out[c] = {k: v - b.get(k, 0) for k, v in a.items() if v != b.get(k, 0)}
+    return out
+
+
+def with_transitions(ledger: dict[str, dict[str, int]], per_exit: int) -> dict[str, dict[str, int]]:
+    """Add the MSRs VM transitions switched (``per_exit`` per exit) as ``switch_msrs.vmcs``.
+
+    Why here and not on the hot path: the count follows from the exits alone, so
+    it is settled once when a run (or a phase of one) is priced.
+    """
+    if per_exit:
+        exits = sum(ledger.get("exits", {}).values())
+        sw = dict(ledger.get("switch_msrs", {}))
+        sw["vmcs"] = sw.get("vmcs", 0) + per_exit * exits
+        ledger = {**ledger, "switch_msrs": dict(sorted(sw.items()))}
+    return ledger

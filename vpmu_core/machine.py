@@ -18,6 +18,7 @@ from .apic import LVTPC_MSR
 from .config import load_dict, load_toml
 from .errors import PluginError
 from .filter import EventFilter, build_filter
+from .host import Host
 from .ledger import Ledger
 from .msr import LVTPC, MsrHandler
 from .plugins import PluginManager, call_each, default_manager, new_pluggy_manager
@@ -60,6 +61,8 @@ class Machine:
         self.ledger = Ledger()
         reg = self.plugins.registry
         self.backend = reg["backends"][config.pmu.backend](config.pmu, self)
+        caps = self.backend.caps()
+        self.host = Host(config.host, caps.gp_counters, caps.fixed_counters, self.ledger)
         self.extensions = {
             n: reg["extensions"][n](getattr(config, n), self) for n in config.extensions
         }
@@ -98,6 +101,7 @@ class Machine:
 
     def _build_vcpu(self, index: int) -> Vcpu:
         v = Vcpu(self, index)
+        self.host.place(v)
         owners: dict[int, str] = {}
         for name, pmcs in call_each(self.components, "vpmu_vcpu_counters", vcpu=v):
             for pmc in pmcs or []:
@@ -145,6 +149,12 @@ class Machine:
             if result is not None:
                 return result
         return None
+
+    def teardown(self) -> None:
+        """Destroy the VM: the strategy gives back what it took from the host."""
+        for v in self.vcpus:
+            v.sync()
+        self.strategy.teardown()
 
     # ------------------------------------------------------------- event filter
     def _build_filter(

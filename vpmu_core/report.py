@@ -32,6 +32,10 @@ class RunResult(BaseModel):
     pmis_dropped: list[int] = Field(description="PMIs dropped at a masked LVTPC, per vCPU")
     ledger: dict[str, dict[str, int]]
     cost: Priced
+    count_error_pct: float | None = Field(
+        None, description="largest |counted - retired| / retired over the counter rows, in %"
+    )
+    host_blind_s: float = Field(0.0, description="guest time host perf could not see the PMU")
     extra: dict[str, Any] = Field(default_factory=dict)
 
     def write_json(self, path: str | Path) -> None:

@@ -66,6 +66,8 @@ class Strategy:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel]]
+    # MSRs a VM transition switches for this strategy (VMCS / auto-load list), per exit.
+    transition_msrs_per_exit: ClassVar[int] = 0
 
     def __init__(self, config: Any, machine: Machine) -> None:
         self.config = config
@@ -81,3 +83,13 @@ class Strategy:
 
     def rdpmc_exits(self, vcpu: Vcpu) -> bool:
         return True
+
+    def finish(self) -> None:
+        """Settle counts kept lazily (called before the ledger is priced)."""
+
+    def teardown(self) -> None:
+        """The VM is destroyed: return host resources (counters, events)."""
+
+    def host_blind_ns(self, guest_ns: float) -> float:
+        """Guest time during which host perf could not see the PMU (mediated only)."""
+        return 0.0

@@ -273,6 +273,7 @@ class Vcpu:
             if pmc.local_en
             and pmc.global_en
             and pmc.allowed
+            and pmc.running
             and pmc.key in keys
             and (pmc.usr if user else pmc.os)
         ]
@@ -321,6 +322,17 @@ class Vcpu:
         pmc = self.counters.get(pmc.idx, pmc)  # a view shares its owner's index
         self._reprogram[pmc.idx] = pmc
         self._pending = True
+
+    def set_backing_running(self, pmc: Pmc, running: bool) -> None:
+        """Host perf scheduled ``pmc``'s backing event in or out: it counts only while in.
+
+        Called by the host model, never per guest access; it only invalidates the
+        cached matcher lists, as a control change does.
+        """
+        if pmc.running != running:
+            pmc.running = running
+            self._match.clear()
+            self._ins[0] = self._ins[1] = None
 
     def request_reprogram_all(self) -> None:
         for pmc in self.counters.values():

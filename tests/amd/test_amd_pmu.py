@@ -226,6 +226,7 @@ def test_caps_describe_the_configured_pmu(
         "fixed_width": 0,
         "has_global_ctrl": version == 2,
         "has_global_status": version == 2,
+        "has_global_status_set": version == 2,
         "legacy_writes_sign_extend": False,
         "lvtpc_masks_on_pmi": False,
         "reserved_eventsel_faults": False,

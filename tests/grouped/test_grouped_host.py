@@ -9,19 +9,7 @@ import pytest
 from grouped_helpers import CTRL, DATA, IDX, four_fields, grouped_config
 from vpmu_grouped.sampling import EVENTS, SAMPLES, per_ms, sample
 
-from vpmu_core.host import HostCounterPool, allocate_group
-
 OS_USR = 0b11
-
-
-def test_allocate_group_is_all_or_nothing() -> None:
-    assert allocate_group(free=4, members=4)
-    assert not allocate_group(free=3, members=4)
-    pool = HostCounterPool(5)
-    assert pool.reserve(4) and pool.free == 1
-    assert not pool.reserve(4) and pool.free == 1  # nothing taken by the failed group
-    pool.give_back(4)
-    assert pool.free == 5
 
 
 def test_group_create_and_release_are_n_perf_ops(build: Any) -> None:
@@ -42,37 +30,38 @@ def test_group_create_and_release_are_n_perf_ops(build: Any) -> None:
     assert pmc.host_events == [None] * 4
 
 
+def with_host_gp(config: dict[str, Any], gp: int) -> dict[str, Any]:
+    """The same config on a host with only ``gp`` GP counters for perf to place."""
+    return {**config, "host": {"gp_counters": gp}}
+
+
 def test_group_that_does_not_fit_gets_no_counter(build: Any) -> None:
-    m = build(grouped_config(host_free_counters=3))
+    m = build(with_host_gp(grouped_config(), 3))
     cpu = m.vcpus[0]
     cpu.wrmsr(CTRL, OS_USR)
     pmc = cpu.counters[IDX]
-    assert pmc.host_events == [None] * 4  # not 3 of 4: none
-    assert m.ledger.perf_ops["group_rejected"] == 1
-    assert "create" not in m.ledger.perf_ops or m.ledger.perf_ops["create"] == 0
-    assert cpu.allocator.pool.free == 3
+    assert len([e for e in pmc.host_events if e is not None]) == 4  # one perf group
+    assert [e.running for e in pmc.host_events] == [False] * 4  # not 3 of 4: none
+    assert [e.counter for e in pmc.host_events] == [None] * 4
     cpu.retire("branches", 5)
     assert cpu.rdmsr(DATA) == 0  # an unscheduled group counts nothing
 
 
 def test_second_group_waits_for_the_first(build: Any) -> None:
     second = four_fields(name="second", msr=DATA + 2, ctrl_msr=CTRL + 2, rdpmc=None)
-    m = build(grouped_config([four_fields(), second], host_free_counters=5))
+    m = build(with_host_gp(grouped_config([four_fields(), second]), 5))
     cpu = m.vcpus[0]
     cpu.wrmsr(CTRL, OS_USR)
     cpu.wrmsr(CTRL + 2, OS_USR)
     first, other = cpu.counters[IDX], cpu.counters[IDX + 1]
-    assert all(e is not None for e in first.host_events)
-    assert other.host_events == [None] * 4
-    assert cpu.allocator.pool.free == 1
+    assert all(e.running for e in first.host_events)
+    assert not any(e.running for e in other.host_events)
     cpu.retire("branches", 7)
     assert (cpu.rdmsr(DATA), cpu.rdmsr(DATA + 2)) == (7, 0)
-    cpu.wrmsr(CTRL, 0)  # the first group goes: its 4 counters come back
-    cpu.wrmsr(CTRL + 2, 0)
-    cpu.wrmsr(CTRL + 2, OS_USR)
-    assert all(e is not None for e in other.host_events)
+    cpu.allocator.release(first)  # the first group goes: its 4 counters come back
+    assert all(e.running for e in other.host_events)
     cpu.retire("branches", 2)
-    assert (cpu.rdmsr(DATA), cpu.rdmsr(DATA + 2)) == (7, 2)
+    assert (cpu.rdmsr(DATA + 2)) == 2
 
 
 @pytest.mark.parametrize("n", [1, 4, 8])

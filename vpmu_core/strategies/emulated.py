@@ -1,74 +1,77 @@
 """``emulated``: today's mainline KVM vPMU, perf-event backed (spec/intel.md §9).
 
 Every PMU MSR access and every RDPMC exits. A counter whose control changed is
-reprogrammed before the next entry: paused, then its host perf event reused when
-the config is unchanged, or released and re-created when it changed. An
-instruction KVM completes for an intercepted access is an emulated increment,
-which also requests a reprogram (pause + resume) of the counters it counted on.
+reprogrammed before the next entry (``KVM_REQ_PMU``, commit 68fb4757e867): paused,
+then its host perf event reused with a period update when the config is unchanged
+(commit a6da0d77e98e), or released and re-created when it changed. Events unused
+for a whole vCPU time slice are released lazily (commit b35e5548b411). An
+instruction KVM completes for an intercepted access is an emulated increment, which
+also requests a reprogram of the counters it counted on.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from ..counters import Pmc
 from ..hookspecs import hookimpl
-from ..host import HostEvent
+from ..msr import COUNTER
 from ..strategy import Strategy
+from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig
 
 if TYPE_CHECKING:
     from ..vcpu import Vcpu
 
+__all__ = ["Emulated", "EmulatedConfig", "InjectedPmiPath", "PerfEventAllocator"]
 
-class EmulatedConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class EmulatedConfig(PerfBackedConfig):
     name: Literal["emulated"]
 
 
-class PerfEventAllocator:
+class PerfEventAllocator(PerfAllocatorBase):
     """KVM's ``reprogram_counter``: pause, then reuse or re-create one host event per slot.
 
     A grouped PMC's slots are one perf group: paused, reused, re-created and
     released together, so each of those is N perf operations in the ledger.
     """
 
-    def __init__(self, vcpu: Vcpu) -> None:
-        self.vcpu = vcpu
-        self.ops = vcpu.machine.ledger.perf_ops
-
-    def host_config(self, pmc: Pmc) -> int:
-        return pmc.control
+    lazy_release = True
 
     def reprogram(self, pmc: Pmc) -> None:
+        # One pass over the slots: this runs at every entry after a counter write or
+        # an emulated instruction, so it avoids building lists.
         ops = self.ops
-        events = pmc.host_events
-        live = [e for e in events if e is not None]
-        for e in live:
+        self.in_use.add(pmc.idx)
+        config = pmc.control
+        n_live = paused = 0
+        same = True
+        for e in pmc.host_events:
+            if e is None:
+                same = False
+                continue
+            n_live += 1
             if not e.paused:
                 e.paused = True
-                ops["pause"] += 1
-        if not pmc.counting:
+                paused += 1
+            if e.config != config:
+                same = False
+        if paused:
+            ops["pause"] += paused
+        if not (pmc.local_en and pmc.global_en and pmc.allowed):
             return
-        config = self.host_config(pmc)
-        if live and all(e.config == config for e in live) and len(live) == len(events):
-            for e in live:
+        if same and n_live:
+            here = self.host.placement.get(self.vcpu.index, 0)
+            for e in pmc.host_events:
                 e.paused = False
-            ops["reuse"] += len(live)
-            ops["period"] += len(live)
+                e.cpu = here
+            ops["reuse"] += n_live
+            ops["period"] += n_live
             return
-        group = len(events) > 1
-        for i, e in enumerate(events):
-            if e is not None:
-                ops["release"] += 1
-            # A group's members are created disabled, leader first (slot 0)...
-            events[i] = HostEvent(config, paused=group)
-            ops["create"] += 1
-        if group:  # ...and enabled in order once all exist, so none counts alone.
-            for e in events:
-                e.paused = False
-                ops["enable"] += 1
+        self.create(pmc, config)
 
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
         """KVM counts an instruction it completed as an emulated increment, which requests
@@ -92,28 +95,31 @@ class PerfEventAllocator:
             else:
                 self.vcpu.mark_reprogram(pmc)
 
-    def overflowed(self, pmc: Pmc) -> None:
-        # kvm_perf_overflow also requests KVM_REQ_PMU to re-arm the period.
-        self.vcpu.machine.ledger.pmis["host_nmi"] += 1
-        self.vcpu.mark_reprogram(pmc)
-
-    def release(self, pmc: Pmc) -> None:
-        for i, e in enumerate(pmc.host_events):
-            if e is not None:
-                self.ops["release"] += 1
-                pmc.host_events[i] = None
+    def counter_written(self, pmc: Pmc) -> None:
+        """§2c (Like Xu, Mar 2020): the period update is deferred to KVM_REQ_PMU."""
+        self.in_use.add(pmc.idx)
+        if pmc.host_events[0] is not None:
+            self.vcpu.mark_reprogram(pmc)
 
 
-class InjectedPmiPath:
-    """KVM_REQ_PMI -> LVTPC injection at the next entry."""
+def wrap_counter_writes(vcpu: Vcpu, on_write: Any) -> None:
+    """Bind, once, a strategy's reaction to a guest write of a counter MSR.
 
-    def __init__(self, vcpu: Vcpu) -> None:
-        self.vcpu = vcpu
-        self.pmis = vcpu.machine.ledger.pmis
+    Why: KVM updates the backing event's period when the guest writes a counter
+    (spec/intel.md §9); the backend's handler knows nothing of host events.
+    """
+    for msr, h in list(vcpu.msr_table.items()):
+        if h.klass != COUNTER or h.counter is None:
+            continue
+        pmc = vcpu.counters[h.counter]
+        inner = h.write
 
-    def deliver(self) -> None:
-        if self.vcpu.deliver_pmi():
-            self.pmis["injected"] += 1
+        def write(value: int, inner: Any = inner, pmc: Pmc = pmc) -> None:
+            inner(value)
+            on_write(pmc)
+
+        vcpu.msr_table[msr] = replace(h, write=write)
+        vcpu.rebind_msr(msr)
 
 
 class Emulated(Strategy):
@@ -124,8 +130,17 @@ class Emulated(Strategy):
 
     @hookimpl
     def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
-        return PerfEventAllocator(vcpu)
+        return PerfEventAllocator(vcpu, self.config)
 
     @hookimpl
     def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
         return InjectedPmiPath(vcpu)
+
+    @hookimpl
+    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+        wrap_counter_writes(vcpu, vcpu.allocator.counter_written)  # type: ignore[attr-defined]
+
+    def teardown(self) -> None:
+        for v in self.machine.vcpus:
+            for pmc in v.counters.values():
+                v.allocator.release(pmc)

@@ -77,3 +77,48 @@ class AmdGuestDriver(GuestDriver):
             if sel & M.EVTSEL_EN:
                 self.vcpu.wrmsr(self.ctl(i), sel & ~M.EVTSEL_EN)
                 self.stopped.add(i)
+
+    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        """x86_pmu_disable_event: the same config with EN clear."""
+        sel, umask = key
+        value = (sel & 0xFF) | ((sel & 0xF00) << 24) | ((umask & 0xFF) << 8)
+        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
+        value |= M.EVTSEL_INT if intr else 0
+        self.vcpu.wrmsr(self.ctl(i), value)
+
+    def read_status(self) -> int:
+        return self.vcpu.rdmsr(M.GLOBAL_STATUS) if self.v2 else 0
+
+    def ack_status(self, status: int) -> None:
+        if self.v2 and status:
+            self.vcpu.wrmsr(M.GLOBAL_STATUS_CLR, status)
+
+    def handle_pmi(self, rearm: dict[int, int]) -> int:
+        """amd_pmu_handle_irq (v1) or amd_pmu_v2_handle_irq (spec §4.1, §4.2)."""
+        active = sorted(self.active)
+        if not self.v2:
+            # v1: unmask LVTPC first; scan every active counter, overflowed = bit 47
+            # clear; re-arm those. No global disable, no status to ack.
+            self.unmask_pmi()
+            status = 0
+            for idx in active:
+                value = self.read_counter(idx)
+                if value & (1 << (M.COUNTER_WIDTH - 1)):
+                    continue
+                status |= 1 << idx
+                if idx in rearm:
+                    self.write_counter(idx, rearm[idx])
+            return status
+        # v2: stop counting, read the status, update every active counter, re-arm the
+        # overflowed ones, clear all status bits, re-enable. No LVTPC write: AMD's
+        # LAPIC does not mask it on a PMI.
+        self.vcpu.wrmsr(M.GLOBAL_CTL, 0)
+        status = self.vcpu.rdmsr(M.GLOBAL_STATUS)
+        if status:
+            for idx in active:
+                self.read_counter(idx)
+                if status >> idx & 1 and idx in rearm:
+                    self.write_counter(idx, rearm[idx])
+            self.vcpu.wrmsr(M.GLOBAL_STATUS_CLR, (1 << 64) - 1)
+        self.vcpu.wrmsr(M.GLOBAL_CTL, (1 << self.gp_counters) - 1)
+        return status

@@ -50,6 +50,7 @@ def caps_of(cfg: AmdConfig) -> Caps:
         fixed_width=0,
         has_global_ctrl=v2,
         has_global_status=v2,
+        has_global_status_set=v2,  # STATUS_SET, emulated since Linux 6.17 (§3.2)
         legacy_writes_sign_extend=False,  # §3.3: AMD counter writes are never sign-extended
         # §3.5: AMD's local APIC leaves LVTPC unmasked when it delivers a PMI, and KVM
         # follows it since 2024. The quirk restores the 2023 bug that masked it (§8.1).

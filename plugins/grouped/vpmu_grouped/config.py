@@ -69,9 +69,6 @@ class GroupedConfig(BaseModel):
 
     counters: list[CounterConfig] = Field(default_factory=list)
     topdown: TopdownConfig | None = Field(None, description="Intel topdown; intel backend only")
-    host_free_counters: int | None = Field(
-        None, ge=0, le=64, description="host counters free for guest groups; unlimited when absent"
-    )
 
     @model_validator(mode="after")
     def _layout(self) -> GroupedConfig:

@@ -66,11 +66,19 @@ class _View(Pmc):
 
     @property  # type: ignore[override]
     def allowed(self) -> bool:
-        o = self.owner_pmc
-        return o.allowed and o.host_ok
+        return self.owner_pmc.allowed
 
     @allowed.setter
     def allowed(self, value: bool) -> None:
+        return None
+
+    @property  # type: ignore[override]
+    def running(self) -> bool:
+        """The host scheduled the whole group in (all-or-nothing, host.py)."""
+        return self.owner_pmc.running
+
+    @running.setter
+    def running(self, value: bool) -> None:
         return None
 
     @property  # type: ignore[override]
@@ -118,7 +126,7 @@ class GroupedPmc(Pmc):
     read of the group returns first); the others are its siblings.
     """
 
-    __slots__ = ("host_ok", "keys", "views")
+    __slots__ = ("keys", "views")
 
     views: list[_View]
 
@@ -126,7 +134,6 @@ class GroupedPmc(Pmc):
         self, idx: int, width: int, *, name: str, nr_events: int, kind: str = "grouped"
     ) -> None:
         super().__init__(idx, kind, width, name=name, max_nr_events=nr_events)
-        self.host_ok = True  # False while the host could not schedule the whole group
         self.keys: list[EventKey | None] = [None] * nr_events
         self.views = []
 

@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from vpmu_core.counters import EventKey, Pmc
 from vpmu_core.errors import GuestFault
 from vpmu_core.hookspecs import hookimpl
-from vpmu_core.host import HostCounterPool
 from vpmu_core.msr import COUNTER, FIXED_CTRL, METRICS, MsrHandler
 
 from .config import METRIC_BASE, GroupedConfig, check_against_backend
@@ -41,54 +40,6 @@ CTRL_USR = 2
 CTRL_PMI = 8
 CTRL_WRITABLE = CTRL_OS | CTRL_USR | CTRL_PMI
 FIXED3 = 3
-
-
-class GroupAllocator:
-    """Wraps the strategy's allocator: a grouped PMC gets all its host counters or none.
-
-    Only the extension's groups draw on the pool; the full host perf model lives
-    with the host scheduler. A group that does not fit is left without host events
-    and its fields stop counting (the perf group is in error state), until a later
-    reprogram finds room.
-    """
-
-    def __init__(self, vcpu: Vcpu, inner: Any, pool: HostCounterPool) -> None:
-        self.vcpu = vcpu
-        self.inner = inner
-        self.pool = pool
-        self.held: dict[int, int] = {}
-        self.ops = vcpu.machine.ledger.perf_ops
-
-    def emulated_instruction(self, pmcs: list[Pmc]) -> None:
-        self.inner.emulated_instruction(pmcs)
-
-    def reprogram(self, pmc: Pmc) -> None:
-        if not isinstance(pmc, GroupedPmc):
-            self.inner.reprogram(pmc)
-            return
-        wants = pmc.local_en and pmc.global_en and pmc.allowed
-        held = self.held.get(pmc.idx, 0)
-        ok = True
-        if wants and not held:
-            ok = self.pool.reserve(pmc.max_nr_events)
-            if ok:
-                self.held[pmc.idx] = pmc.max_nr_events
-            else:
-                self.ops["group_rejected"] += 1
-        elif not wants and held:
-            self.pool.give_back(held)
-            del self.held[pmc.idx]
-        if ok != pmc.host_ok:
-            pmc.host_ok = ok
-            self.vcpu.rematch()
-        if ok:
-            self.inner.reprogram(pmc)
-
-    def release(self, pmc: Pmc) -> None:
-        held = self.held.pop(pmc.idx, 0)
-        if held:
-            self.pool.give_back(held)
-        self.inner.release(pmc)
 
 
 class GroupedExtension:
@@ -174,9 +125,6 @@ class GroupedExtension:
             readers[RDPMC_METRICS] = pmcs[-1].read
         if readers:
             vcpu.add_rdpmc(readers)
-        if self.config.host_free_counters is not None:
-            pool = HostCounterPool(self.config.host_free_counters)
-            vcpu.set_allocator(GroupAllocator(vcpu, vcpu.allocator, pool))
 
     @hookimpl
     def vpmu_save_state(self, vcpu: Vcpu) -> dict[str, Any]:

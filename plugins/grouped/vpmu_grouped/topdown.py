@@ -28,6 +28,7 @@ from typing import Any
 
 from vpmu_core.counters import EventKey
 from vpmu_core.errors import GuestFault
+from vpmu_core.host import METRICS
 
 from .counters import GroupedPmc, _View
 
@@ -114,6 +115,10 @@ class TopdownMetrics(GroupedPmc):
             share = (c[4 + j] * FULL * 2 + t) // (2 * t)  # rounded
             out.append(min(share, out[L2_PARENT[j]]))
         return out
+
+    def host_constraints(self) -> list[str]:
+        """Linux's topdown group: the slots leader on fixed counter 3, metrics on PERF_METRICS."""
+        return ["fixed:3"] + [METRICS] * self.metrics
 
     def parts(self) -> list[tuple[str, int]]:
         """The metric fields the guest reads (fractions of 0xFF), not the hidden counts."""

@@ -16,6 +16,23 @@ class IntelGuestDriver(GuestDriver):
         value |= M.EVTSEL_INT if intr else 0
         self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
 
+    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        """x86_pmu_disable_event: the same config with the enable bit clear."""
+        sel, umask = key
+        value = (sel & 0xFF) | (umask << 8)
+        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
+        value |= M.EVTSEL_INT if intr else 0
+        self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
+
+    def read_status(self) -> int:
+        if not self.vcpu.pmu.caps.has_global_status:
+            return 0
+        return self.vcpu.rdmsr(M.GLOBAL_STATUS)
+
+    def ack_status(self, status: int) -> None:
+        if status and self.vcpu.pmu.caps.has_global_status:
+            self.vcpu.wrmsr(M.GLOBAL_OVF_CTRL, status)
+
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
         field = (M.FIXED_OS if os else 0) | (M.FIXED_USR if usr else 0)
         field |= M.FIXED_PMI if intr else 0
@@ -57,3 +74,21 @@ class IntelGuestDriver(GuestDriver):
             sel = self.vcpu.rdmsr(M.PERFEVTSEL0 + i)
             if sel & M.EVTSEL_EN:
                 self.vcpu.wrmsr(M.PERFEVTSEL0 + i, sel & ~M.EVTSEL_EN)
+
+    def handle_pmi(self, rearm: dict[int, int]) -> int:
+        """intel_pmu_handle_irq (spec amd-and-topdown.md §4.3, costs.md §4d), late ack.
+
+        Disable all, read the status, ack exactly what was read, per overflowed
+        counter read it and re-arm it, re-read the status (the loop ends on 0),
+        enable all, and unmask the LVTPC last: KVM masked it on delivery.
+        """
+        self.disable_all()
+        status = self.read_status()
+        self.ack_status(status)
+        for idx, value in rearm.items():
+            self.read_counter(idx)
+            self.write_counter(idx, value)
+        self.read_status()
+        self.enable_all()
+        self.unmask_pmi()
+        return status

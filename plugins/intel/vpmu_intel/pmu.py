@@ -63,6 +63,7 @@ def caps_of(cfg: IntelConfig) -> Caps:
         reserved_eventsel_faults=True,
         full_width_writes=cfg.full_width_writes,
         event_select_mask=0xFF,
+        has_global_status_set=cfg.version >= 4 and "kvm-no-status-set" not in cfg.quirks,
     )
 
 

@@ -1,0 +1,149 @@
+"""Pieces the perf-backed strategies share: host events per PMC, PMI paths, options.
+
+Why shared: ``emulated-legacy``, ``emulated`` and ``fastpath`` differ only in what
+a reprogram does (release+create, pause+reuse, direct enable-bit write) and when
+events are released; creating, releasing and scheduling host events, the
+skip-reprogram decision on a PMI and the lazy-release bookkeeping are the same.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..counters import Pmc
+from ..host import HostEvent
+
+if TYPE_CHECKING:
+    from ..vcpu import Vcpu
+
+ReprogramOnPmi = Literal["always", "cpu-changed"]
+
+
+class PerfBackedConfig(BaseModel):
+    """Options every perf-backed strategy has."""
+
+    model_config = ConfigDict(extra="forbid")
+    reprogram_on_pmi: ReprogramOnPmi = Field(
+        "always",
+        description="'always': every guest PMI reprograms its counter (KVM_REQ_PMU); "
+        "'cpu-changed': only if the vCPU left the pCPU the event ran on (Kan Liang's "
+        "RFC, costs.md §2a)",
+    )
+
+
+def constraints_of(pmc: Pmc) -> list[str]:
+    """Which host counters can back each of ``pmc``'s slots: its own fixed counter, or GP."""
+    declared = pmc.host_constraints()
+    if declared is not None:
+        return declared
+    one = f"fixed:{pmc.idx - 32}" if pmc.kind == "fixed" else "gp"
+    return [one] * pmc.max_nr_events
+
+
+class PerfAllocatorBase:
+    """Host perf events behind a vCPU's PMCs; subclasses say what a reprogram does."""
+
+    lazy_release = False
+
+    def __init__(self, vcpu: Vcpu, config: Any) -> None:
+        self.vcpu = vcpu
+        self.config = config
+        self.machine = vcpu.machine
+        self.host = vcpu.machine.host
+        self.ledger = vcpu.machine.ledger
+        self.ops = self.ledger.perf_ops
+        self.events = self.ledger.events
+        self.skip_same_cpu = getattr(config, "reprogram_on_pmi", "always") == "cpu-changed"
+        self.in_use: set[int] = set()  # pmc_in_use: PMCs touched this slice
+        self.host.on_sched.append(self._sched)
+
+    # -------------------------------------------------------------- helpers
+    def live(self, pmc: Pmc) -> list[HostEvent]:
+        return [e for e in pmc.host_events if e is not None]
+
+    def create(self, pmc: Pmc, config: int) -> None:
+        """Release whatever backs ``pmc`` and create its host events: one, or one group."""
+        for e in pmc.host_events:
+            if e is not None:
+                self.host.release(e)
+        pmc.host_events[:] = self.host.create(self.vcpu, pmc, config, constraints_of(pmc))
+        self._sync_running(pmc)
+
+    def release(self, pmc: Pmc) -> None:
+        for i, e in enumerate(pmc.host_events):
+            if e is not None:
+                self.host.release(e)
+                pmc.host_events[i] = None
+        self.vcpu.set_backing_running(pmc, True)
+
+    def _sync_running(self, pmc: Pmc) -> None:
+        live = self.live(pmc)
+        self.vcpu.set_backing_running(pmc, all(e.running for e in live))
+
+    def emulated_instruction(self, pmcs: list[Pmc]) -> None:
+        return None
+
+    # ----------------------------------------------------------------- PMI
+    def overflowed(self, pmc: Pmc) -> None:
+        """Host perf overflow callback (NMI): the NMI exits, KVM_REQ_PMU is raised.
+
+        KVM processes the request in kvm_pmu_handle_event at the next entry; with
+        ``cpu-changed`` it reprograms only if the event last ran on another pCPU.
+        """
+        self.ledger.exits["host_pmi"] += 1
+        self.ledger.pmis["host_nmi"] += 1
+        self.events["pmu_handle_event"] += 1
+        live = self.live(pmc)
+        here = self.host.pcpu_of(self.vcpu)
+        if self.skip_same_cpu and live and all(e.cpu == here for e in live):
+            self.events["pmi_reprogram_skipped"] += 1
+            return
+        self.events["pmi_reprogram"] += 1
+        self.vcpu.mark_reprogram(pmc)
+
+    # ------------------------------------------------------ sched in / out
+    def _sched(self, vcpu: Vcpu, what: str) -> None:
+        if vcpu is not self.vcpu:
+            return
+        if what == "out":
+            self.sched_out()
+            return
+        here = self.host.pcpu_of(vcpu)
+        for pmc in vcpu.counters.values():
+            for e in self.live(pmc):
+                if e.home != here:
+                    # The task event follows the vCPU thread; the pCPU KVM last
+                    # programmed it for (e.cpu) stays until the next reprogram.
+                    self.host.move(e, here)
+            self._sync_running(pmc)
+        self.sched_in()
+        if self.lazy_release:
+            self._lazy_release()
+
+    def sched_out(self) -> None:
+        """Hook for strategies that save state when the vCPU leaves its pCPU."""
+
+    def sched_in(self) -> None:
+        """Hook for strategies that restore state when the vCPU comes back."""
+
+    def _lazy_release(self) -> None:
+        """kvm_pmu_cleanup (commit b35e5548b411): release events unused for a whole slice."""
+        for pmc in self.vcpu.counters.values():
+            if pmc.idx not in self.in_use and not pmc.counting and self.live(pmc):
+                self.release(pmc)
+                self.events["lazy_release"] += 1
+        self.in_use.clear()
+
+
+class InjectedPmiPath:
+    """KVM_REQ_PMI -> LVTPC injection at the next entry."""
+
+    def __init__(self, vcpu: Vcpu) -> None:
+        self.vcpu = vcpu
+        self.pmis = vcpu.machine.ledger.pmis
+
+    def deliver(self) -> None:
+        if self.vcpu.deliver_pmi():
+            self.pmis["injected"] += 1
