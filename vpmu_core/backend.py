@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from .counters import EventKey, Pmc
+from .hookspecs import hookimpl
+from .msr import MsrHandler
 
 if TYPE_CHECKING:
     from .guest import GuestDriver
@@ -89,6 +91,19 @@ class VendorPmu:
             pmc.global_en = bool(new & low)
             request(pmc)
 
+    def counters(self) -> list[Pmc]:
+        """This vCPU's PMCs, in the core's index space."""
+        raise NotImplementedError
+
+    def msr_handlers(self) -> list[MsrHandler]:
+        """This vCPU's MSR rows (bound once into the dispatch table)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def control_reader(pmc: Pmc) -> Callable[[], int]:
+        """RDMSR of a counter's control register returns exactly what was stored."""
+        return lambda: pmc.control
+
     # The core calls these; defaults suit a PMU without global status.
     def rdpmc(self, ecx: int) -> int:
         raise NotImplementedError
@@ -130,7 +145,12 @@ class VendorPmu:
 
 
 class Backend:
-    """Base class of backend components. See ``vpmu_register_backends``."""
+    """Base class of backend components. See ``vpmu_register_backends``.
+
+    The machine hooks every backend answers the same way live here; a vendor says
+    only how to build one vCPU's :class:`VendorPmu` (:meth:`create_pmu`) and its
+    CPUID leaves (:meth:`cpuid_leaves`).
+    """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel]]
@@ -138,6 +158,38 @@ class Backend:
     def __init__(self, config: Any, machine: Machine) -> None:
         self.config = config
         self.machine = machine
+
+    def create_pmu(self, vcpu: Vcpu) -> VendorPmu:
+        raise NotImplementedError
+
+    def cpuid_leaves(self) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+        raise NotImplementedError
+
+    @hookimpl
+    def vpmu_vcpu_counters(self, vcpu: Vcpu) -> list[Pmc]:
+        pmu = self.create_pmu(vcpu)
+        vcpu.pmu = pmu
+        return pmu.counters()
+
+    @hookimpl
+    def vpmu_vcpu_msr_handlers(self, vcpu: Vcpu) -> list[MsrHandler]:
+        return vcpu.pmu.msr_handlers()
+
+    @hookimpl
+    def vpmu_vcpu_cpuid(self, vcpu: Vcpu) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+        return self.cpuid_leaves()
+
+    @hookimpl
+    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+        vcpu.pmu.reset()
+
+    @hookimpl
+    def vpmu_save_state(self, vcpu: Vcpu) -> dict[str, Any]:
+        return vcpu.pmu.save()
+
+    @hookimpl
+    def vpmu_restore_state(self, vcpu: Vcpu, states: dict[str, dict[str, Any]]) -> None:
+        vcpu.pmu.load(states[self.name])
 
     @classmethod
     def event_names(cls) -> list[str]:

@@ -8,12 +8,16 @@ skip-reprogram decision on a PMI and the lazy-release bookkeeping are the same.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..counters import Pmc
+from ..hookspecs import hookimpl
 from ..host import HostEvent
+from ..msr import COUNTER
+from ..strategy import Strategy
 
 if TYPE_CHECKING:
     from ..vcpu import Vcpu
@@ -85,6 +89,10 @@ class PerfAllocatorBase:
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
         return None
 
+    def counter_written(self, pmc: Pmc) -> None:
+        """A guest wrote ``pmc``'s counter MSR; what that costs is the subclass's design."""
+        return None
+
     # ----------------------------------------------------------------- PMI
     def overflowed(self, pmc: Pmc) -> None:
         """Host perf overflow callback (NMI): the NMI exits, KVM_REQ_PMU is raised.
@@ -147,3 +155,49 @@ class InjectedPmiPath:
     def deliver(self) -> None:
         if self.vcpu.deliver_pmi():
             self.pmis["injected"] += 1
+
+
+def wrap_counter_writes(vcpu: Vcpu, on_write: Any) -> None:
+    """Bind, once, a strategy's reaction to a guest write of a counter MSR.
+
+    Why: KVM updates the backing event's period when the guest writes a counter
+    (spec/intel.md §9); the backend's handler knows nothing of host events.
+    """
+    for msr, h in list(vcpu.msr_table.items()):
+        if h.klass != COUNTER or h.counter is None:
+            continue
+        pmc = vcpu.counters[h.counter]
+        inner = h.write
+
+        def write(value: int, inner: Any = inner, pmc: Pmc = pmc) -> None:
+            inner(value)
+            on_write(pmc)
+
+        vcpu.msr_table[msr] = replace(h, write=write)
+        vcpu.rebind_msr(msr)
+
+
+class PerfBackedStrategy(Strategy):
+    """The strategies whose guest counters are host perf events (every KVM design but
+    ``register`` and ``mediated``): they differ only in their ``Allocator``."""
+
+    Allocator: ClassVar[type[PerfAllocatorBase]]
+
+    @hookimpl
+    def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
+        return self.Allocator(vcpu, self.config)
+
+    @hookimpl
+    def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
+        return InjectedPmiPath(vcpu)
+
+    @hookimpl
+    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+        allocator = vcpu.allocator
+        assert isinstance(allocator, PerfAllocatorBase)
+        wrap_counter_writes(vcpu, allocator.counter_written)
+
+    def teardown(self) -> None:
+        for v in self.machine.vcpus:
+            for pmc in v.counters.values():
+                v.allocator.release(pmc)

@@ -11,19 +11,15 @@ also requests a reprogram of the counters it counted on.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
 from ..counters import Pmc
-from ..hookspecs import hookimpl
-from ..msr import COUNTER
-from ..strategy import Strategy
-from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig
+from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig, PerfBackedStrategy
 
 if TYPE_CHECKING:
-    from ..vcpu import Vcpu
+    pass
 
 __all__ = ["Emulated", "EmulatedConfig", "InjectedPmiPath", "PerfEventAllocator"]
 
@@ -102,45 +98,10 @@ class PerfEventAllocator(PerfAllocatorBase):
             self.vcpu.mark_reprogram(pmc)
 
 
-def wrap_counter_writes(vcpu: Vcpu, on_write: Any) -> None:
-    """Bind, once, a strategy's reaction to a guest write of a counter MSR.
-
-    Why: KVM updates the backing event's period when the guest writes a counter
-    (spec/intel.md §9); the backend's handler knows nothing of host events.
-    """
-    for msr, h in list(vcpu.msr_table.items()):
-        if h.klass != COUNTER or h.counter is None:
-            continue
-        pmc = vcpu.counters[h.counter]
-        inner = h.write
-
-        def write(value: int, inner: Any = inner, pmc: Pmc = pmc) -> None:
-            inner(value)
-            on_write(pmc)
-
-        vcpu.msr_table[msr] = replace(h, write=write)
-        vcpu.rebind_msr(msr)
-
-
-class Emulated(Strategy):
+class Emulated(PerfBackedStrategy):
     """Mainline KVM: every PMU access exits; perf events reused when the config is unchanged."""
 
     name: ClassVar[str] = "emulated"
     Config: ClassVar[type[BaseModel]] = EmulatedConfig
 
-    @hookimpl
-    def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
-        return PerfEventAllocator(vcpu, self.config)
-
-    @hookimpl
-    def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
-        return InjectedPmiPath(vcpu)
-
-    @hookimpl
-    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
-        wrap_counter_writes(vcpu, vcpu.allocator.counter_written)  # type: ignore[attr-defined]
-
-    def teardown(self) -> None:
-        for v in self.machine.vcpus:
-            for pmc in v.counters.values():
-                v.allocator.release(pmc)
+    Allocator = PerfEventAllocator

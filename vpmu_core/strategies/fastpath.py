@@ -11,18 +11,15 @@ time slice without use, and the PMU state is saved and restored on vCPU sched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
 from ..counters import Pmc
-from ..hookspecs import hookimpl
-from ..strategy import Strategy
-from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig
-from .emulated import wrap_counter_writes
+from .common import PerfAllocatorBase, PerfBackedConfig, PerfBackedStrategy
 
 if TYPE_CHECKING:
-    from ..vcpu import Vcpu
+    pass
 
 EVTSEL_EN = 1 << 22  # architectural x86 event-select enable bit (Intel and AMD alike)
 
@@ -83,25 +80,10 @@ class DirectEnableAllocator(PerfAllocatorBase):
             self.ledger.switch_msrs["wrmsr"] += 2 * n
 
 
-class Fastpath(Strategy):
+class Fastpath(PerfBackedStrategy):
     """RFC v2: perf allocates, KVM writes enable bits to the hardware counter directly."""
 
     name: ClassVar[str] = "fastpath"
     Config: ClassVar[type[BaseModel]] = FastpathConfig
 
-    @hookimpl
-    def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
-        return DirectEnableAllocator(vcpu, self.config)
-
-    @hookimpl
-    def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
-        return InjectedPmiPath(vcpu)
-
-    @hookimpl
-    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
-        wrap_counter_writes(vcpu, vcpu.allocator.counter_written)  # type: ignore[attr-defined]
-
-    def teardown(self) -> None:
-        for v in self.machine.vcpus:
-            for pmc in v.counters.values():
-                v.allocator.release(pmc)
+    Allocator = DirectEnableAllocator

@@ -12,18 +12,15 @@ RFC, costs.md §2a). KVM of that time did not count emulated instructions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
 from ..counters import Pmc
-from ..hookspecs import hookimpl
-from ..strategy import Strategy
-from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig
-from .emulated import wrap_counter_writes
+from .common import PerfAllocatorBase, PerfBackedConfig, PerfBackedStrategy
 
 if TYPE_CHECKING:
-    from ..vcpu import Vcpu
+    pass
 
 
 class EmulatedLegacyConfig(PerfBackedConfig):
@@ -44,25 +41,10 @@ class ReleaseCreateAllocator(PerfAllocatorBase):
             self.ops["period"] += 1
 
 
-class EmulatedLegacy(Strategy):
+class EmulatedLegacy(PerfBackedStrategy):
     """KVM before the 2019 reuse work: release + create on every control change and PMI."""
 
     name: ClassVar[str] = "emulated-legacy"
     Config: ClassVar[type[BaseModel]] = EmulatedLegacyConfig
 
-    @hookimpl
-    def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
-        return ReleaseCreateAllocator(vcpu, self.config)
-
-    @hookimpl
-    def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
-        return InjectedPmiPath(vcpu)
-
-    @hookimpl
-    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
-        wrap_counter_writes(vcpu, vcpu.allocator.counter_written)  # type: ignore[attr-defined]
-
-    def teardown(self) -> None:
-        for v in self.machine.vcpus:
-            for pmc in v.counters.values():
-                v.allocator.release(pmc)
+    Allocator = ReleaseCreateAllocator

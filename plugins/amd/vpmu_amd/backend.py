@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from vpmu_core.backend import Backend, Caps
-from vpmu_core.counters import Pmc
-from vpmu_core.hookspecs import hookimpl
-from vpmu_core.msr import MsrHandler
 from vpmu_core.vcpu import Vcpu
 
 from . import msrs as M
@@ -47,29 +44,8 @@ class AmdBackend(Backend):
     def guest_driver(self, vcpu: Vcpu) -> AmdGuestDriver:
         return AmdGuestDriver(vcpu)
 
-    @hookimpl
-    def vpmu_vcpu_counters(self, vcpu: Vcpu) -> list[Pmc]:
-        pmu = AmdPmu(vcpu, self.config, self.name)
-        vcpu.pmu = pmu
-        return pmu.counters()
+    def create_pmu(self, vcpu: Vcpu) -> AmdPmu:
+        return AmdPmu(vcpu, self.config, self.name)
 
-    @hookimpl
-    def vpmu_vcpu_msr_handlers(self, vcpu: Vcpu) -> list[MsrHandler]:
-        assert isinstance(vcpu.pmu, AmdPmu)
-        return vcpu.pmu.msr_handlers()
-
-    @hookimpl
-    def vpmu_vcpu_cpuid(self, vcpu: Vcpu) -> Leaves:
+    def cpuid_leaves(self) -> Leaves:
         return amd_leaves(self.config)
-
-    @hookimpl
-    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
-        vcpu.pmu.reset()
-
-    @hookimpl
-    def vpmu_save_state(self, vcpu: Vcpu) -> dict[str, Any]:
-        return vcpu.pmu.save()
-
-    @hookimpl
-    def vpmu_restore_state(self, vcpu: Vcpu, states: dict[str, dict[str, Any]]) -> None:
-        vcpu.pmu.load(states[self.name])

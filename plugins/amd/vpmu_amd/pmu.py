@@ -150,9 +150,9 @@ class AmdPmu(VendorPmu):
         rows: list[MsrHandler] = []
         own = self.owner
         for i, pmc in enumerate(self.gp):
-            read_ctl = self._control_reader(pmc)
+            read_ctl = self.control_reader(pmc)
             write_ctl = self._ctl_writer(pmc)
-            write_ctr = self._ctr_writer(pmc)
+            write_ctr = pmc.write  # §3.3: bits 63:48 dropped, no sign extension, no #GP
             # §1.1: the K7 MSRs are the first four counters, also when the
             # core-extension MSRs exist (same Pmc, so they alias).
             if i < 4:
@@ -237,18 +237,6 @@ class AmdPmu(VendorPmu):
         return rows
 
     # ------------------------------------------------------------- writers
-    def _control_reader(self, pmc: Pmc) -> Callable[[], int]:
-        return lambda: pmc.control
-
-    def _ctr_writer(self, pmc: Pmc) -> Callable[[int], None]:
-        mask = pmc.mask
-
-        def write(value: int) -> None:
-            # §3.3: bits 63:48 dropped, no sign extension, no #GP.
-            pmc.value = value & mask
-
-        return write
-
     def _ctl_writer(self, pmc: Pmc) -> Callable[[int], None]:
         keep = MASK64 & ~M.EVTSEL_RESERVED
         decode = self._decode

@@ -270,7 +270,7 @@ class IntelPmu(VendorPmu):
                     M.PERFEVTSEL0 + i,
                     f"IA32_PERFEVTSEL{i}",
                     EVENTSEL,
-                    self._control_reader(pmc),
+                    self.control_reader(pmc),
                     self._eventsel_writer(pmc, request),
                     counter=pmc.idx,
                     owner=own,
@@ -362,9 +362,6 @@ class IntelPmu(VendorPmu):
         return rows
 
     # ------------------------------------------------------------- writers
-    def _control_reader(self, pmc: Pmc) -> Callable[[], int]:
-        return lambda: pmc.control
-
     def _legacy_counter_writer(self, pmc: Pmc) -> Callable[[int], None]:
         mask = pmc.mask
 
