@@ -66,6 +66,34 @@ def test_mediated_intercepts_globals_when_host_has_more_counters() -> None:
     assert m.ledger.exits["wrmsr:global_ctrl"] == 1
 
 
+@pytest.mark.parametrize(
+    ("host", "exits"),
+    [
+        ({}, False),
+        ({"gp_counters": 16}, True),  # counts differ
+        ({"fixed_counters": 3}, True),
+        ({"gp_width": 64}, True),  # widths differ (spec/intel.md §7)
+        ({"fixed_width": 40}, True),
+    ],
+)
+def test_mediated_rdpmc_passes_through_only_when_counts_and_widths_match(
+    host: dict[str, int], exits: bool
+) -> None:
+    m = machine("mediated", host=host)
+    m.vcpus[0].rdpmc(0)
+    assert m.ledger.exits.get("rdpmc", 0) == (1 if exits else 0)
+
+
+def test_mediated_fixed_ctrl_is_always_intercepted_and_counters_never() -> None:
+    m = machine("mediated", host={"gp_counters": 16})
+    cpu = m.vcpus[0]
+    cpu.wrmsr(0x38D, 0x3)
+    cpu.wrmsr(0x309, 5)
+    cpu.wrmsr(0x4C1, 5)
+    cpu.wrmsr(0xC1, 5)
+    assert dict(m.ledger.exits) == {"wrmsr:fixed_ctrl": 1}
+
+
 def test_legacy_recreates_on_enable_toggle_emulated_reuses_fastpath_writes_hw() -> None:
     creates = {}
     for s in ("emulated-legacy", "emulated", "fastpath"):

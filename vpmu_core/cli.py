@@ -268,10 +268,19 @@ def _component_hooks(pm: Any, provides: dict[str, list[str]]) -> list[str]:
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="the config reference (docs/config.md) instead")
+    ] = False,
+) -> None:
     """Print the JSON Schema of a whole config file for the installed plugins."""
     from .plugins import default_manager
 
+    if markdown:
+        from .reference import config_reference
+
+        sys.stdout.write(config_reference(default_manager()))
+        return
     model = default_manager().schema()
     out.print_json(json.dumps(model.model_json_schema(by_alias=True)))
 

@@ -50,6 +50,12 @@ class HostConfig(Strict):
     fixed_counters: int | None = Field(
         None, ge=0, le=4, description="host fixed counters per pCPU (default: as the guest's PMU)"
     )
+    gp_width: int | None = Field(
+        None, ge=8, le=64, description="host GP counter width (default: as the guest's PMU)"
+    )
+    fixed_width: int | None = Field(
+        None, ge=8, le=64, description="host fixed counter width (default: as the guest's PMU)"
+    )
     perf_record: list[str] = Field(
         default_factory=list,
         description="events of a host-wide `perf record` on every pCPU (flexible, one group each)",

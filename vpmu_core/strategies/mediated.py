@@ -152,6 +152,7 @@ class Mediated(Strategy):
             )
 
     def _counts_match(self, vcpu: Vcpu) -> bool:
+        """GLOBAL_* pass through only if the guest has the host's counters (§10)."""
         host = vcpu.machine.host
         caps = vcpu.pmu.caps
         return (
@@ -172,8 +173,14 @@ class Mediated(Strategy):
         return reason
 
     def rdpmc_exits(self, vcpu: Vcpu) -> bool:
+        """RDPMC runs natively only if counts *and* widths equal the host's (spec §7)."""
+        host = vcpu.machine.host
         caps = vcpu.pmu.caps
-        return not (self._counts_match(vcpu) and caps.gp_width == caps.fixed_width)
+        same_counts = caps.gp_counters == host.gp and caps.fixed_counters == host.fixed
+        gp_width = host.cfg.gp_width or caps.gp_width
+        fixed_width = host.cfg.fixed_width or caps.fixed_width
+        same_widths = caps.gp_width == gp_width and caps.fixed_width == fixed_width
+        return not (same_counts and same_widths)
 
     @hookimpl
     def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:

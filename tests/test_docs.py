@@ -1,0 +1,33 @@
+"""The docs stay true to the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import vpmu_core as vpmu
+from vpmu_core.reference import config_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_config_reference_is_current(plugins: vpmu.PluginManager) -> None:
+    current = (ROOT / "docs/config.md").read_text()
+    assert current == config_reference(plugins), (
+        "docs/config.md is stale: regenerate with `vpmu schema --markdown > docs/config.md`"
+    )
+
+
+def test_every_shipped_config_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for config in sorted((ROOT / "configs").glob("*.toml")):
+        assert f"`configs/{config.name}`" in readme, config.name
+
+
+def test_guide_examples_run() -> None:
+    """The Python snippets of docs/guide.md run as written."""
+    guide = (ROOT / "docs/guide.md").read_text()
+    blocks = guide.split("```python\n")[1:]
+    assert blocks
+    for block in blocks:
+        code = block.split("```")[0]
+        exec(compile(code, "docs/guide.md", "exec"), {"__name__": "guide"})
