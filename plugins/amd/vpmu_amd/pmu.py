@@ -257,7 +257,8 @@ class AmdPmu(VendorPmu):
         # §3.3: bits past the last counter are dropped silently.
         value &= self.global_mask
         old, self.global_ctl = self.global_ctl, value
-        self.apply_global_enables(old, value)
+        if (old ^ value) & self.local_en_mask:
+            self.apply_global_enables(old, value)
 
     def _host_write_status(self, value: int) -> None:
         # §3.3: a host write (migration) may set only existing counters' bits.

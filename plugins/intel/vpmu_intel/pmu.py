@@ -412,8 +412,9 @@ class IntelPmu(VendorPmu):
         if value & self.global_ctrl_rsvd:
             raise GuestFault(13, f"GLOBAL_CTRL reserved bits {value & self.global_ctrl_rsvd:#x}")
         old, self.global_ctrl = self.global_ctrl, value
-        self.apply_global_enables(old, value)
-        if old != value:
+        if (old ^ value) & self.local_en_mask:
+            self.apply_global_enables(old, value)
+        if old != value and self.control_listeners:
             self._controls_changed()
 
     def _check_status_bits(self, value: int, what: str) -> None:
