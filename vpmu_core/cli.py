@@ -267,6 +267,32 @@ def _component_hooks(pm: Any, provides: dict[str, list[str]]) -> list[str]:
     return lines
 
 
+@app.command("new-plugin")
+def new_plugin(
+    name: Annotated[str, typer.Argument(help="the plugin's name, e.g. my-pmu")],
+    kind: Annotated[str, typer.Option("--kind", help="backend, strategy or extension")] = "backend",
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="where to write it (default: ./vpmu-NAME)")
+    ] = None,
+) -> None:
+    """Generate a plugin package: pyproject with the entry point, hooks, config, suite test."""
+    from .scaffold import new_plugin as scaffold
+
+    try:
+        files = scaffold(name, kind, directory)
+    except VpmuError as exc:
+        raise _fail(exc) from None
+    root = files[0].parent
+    for path in files:
+        out.print(f"wrote {path}", highlight=False)
+    out.print(
+        f"next: pip install -e {root} && (cd {root} && python -m pytest) "
+        f"&& vpmu run {root / 'example.toml'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a whole config file for the installed plugins."""
