@@ -87,7 +87,8 @@ def conformance_params(
     _check_names(pm, "extensions", extensions or [], "--vpmu-extension")
     if strategy is not None:
         _check_names(pm, "strategies", [strategy], "--vpmu-strategy")
-    names = selected or pm.names("backends")
+    names = list(dict.fromkeys(selected)) or pm.names("backends")  # addopts + CLI may repeat
+    extensions = list(dict.fromkeys(extensions or []))
     params: list[tuple[str, dict[str, Any]]] = []
     if not extensions:
         for name in names:
