@@ -8,6 +8,8 @@ import pytest
 
 import vpmu_core as vpmu
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
 def plugins() -> vpmu.PluginManager:

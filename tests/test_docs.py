@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import vpmu_core as vpmu
-from vpmu_core.reference import config_reference
+from vpmu_core.reference import builtin_manager, config_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_config_reference_is_current(plugins: vpmu.PluginManager) -> None:
+def test_config_reference_is_current() -> None:
     current = (ROOT / "docs/config.md").read_text()
-    assert current == config_reference(plugins), (
-        "docs/config.md is stale: regenerate with `vpmu schema --markdown > docs/config.md`"
+    assert current == config_reference(builtin_manager()), (
+        "docs/config.md is stale: `vpmu schema --markdown --builtin > docs/config.md`"
     )
 
 

@@ -267,21 +267,50 @@ def _component_hooks(pm: Any, provides: dict[str, list[str]]) -> list[str]:
     return lines
 
 
+@app.command("new-plugin")
+def new_plugin(
+    name: Annotated[str, typer.Argument(help="the plugin's name, e.g. my-pmu")],
+    kind: Annotated[str, typer.Option("--kind", help="backend, strategy or extension")] = "backend",
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="where to write it (default: ./vpmu-NAME)")
+    ] = None,
+) -> None:
+    """Generate a plugin package: pyproject with the entry point, hooks, config, suite test."""
+    from .scaffold import new_plugin as scaffold
+
+    try:
+        files = scaffold(name, kind, directory)
+    except VpmuError as exc:
+        raise _fail(exc) from None
+    root = files[0].parent
+    for path in files:
+        out.print(f"wrote {path}", highlight=False)
+    out.print(
+        f"next: pip install -e {root} && (cd {root} && python -m pytest) "
+        f"&& vpmu run {root / 'example.toml'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command()
 def schema(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="the config reference (docs/config.md) instead")
     ] = False,
+    builtin: Annotated[
+        bool, typer.Option("--builtin", help="vpmu's own plugins only, as docs/config.md has")
+    ] = False,
 ) -> None:
     """Print the JSON Schema of a whole config file for the installed plugins."""
     from .plugins import default_manager
+    from .reference import builtin_manager, config_reference
 
+    pm = builtin_manager() if builtin else default_manager()
     if markdown:
-        from .reference import config_reference
-
-        sys.stdout.write(config_reference(default_manager()))
+        sys.stdout.write(config_reference(pm))
         return
-    model = default_manager().schema()
+    model = pm.schema()
     out.print_json(json.dumps(model.model_json_schema(by_alias=True)))
 
 

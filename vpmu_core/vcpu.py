@@ -107,6 +107,14 @@ class Vcpu:
         self._wr[msr] = (h.write, strategy.intercept(self, h, True))
         self._bind_mode()
 
+    def rdpmc_readers(self) -> dict[int, Callable[[], int]]:
+        """A copy of the bound RDPMC readers by ECX, for an extension to wrap.
+
+        Give wrapped readers back through :meth:`add_rdpmc`; the bound table itself
+        stays private so that nothing holds it across a rebind.
+        """
+        return dict(self._rdpmc_table)
+
     def add_rdpmc(self, readers: dict[int, Callable[[], int]]) -> None:
         """Answer extra RDPMC ECX values (an extension's counters), bound like the vendor's."""
         self._rdpmc_table.update(readers)
