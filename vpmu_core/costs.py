@@ -87,6 +87,11 @@ class CostTable(BaseModel):
     native_rdpmc: float = Field(
         12.0, ge=0, description="native RDPMC: ~20-40 cycles (costs.md §4e, weak) = 30 cycles"
     )
+    guest_pmi_native: float = Field(
+        0.0,
+        ge=0,
+        description="PLACEHOLDER",
+    )
     vmcs_msr_switch: float = Field(
         68.0,
         ge=0,
@@ -107,7 +112,11 @@ PERF_OP_COSTS = {
     "period": "perf_period",
 }
 PMI_COSTS = {"injected": "pmi_injection"}
-EVENT_COSTS = {"pmu_handle_event": "pmu_handle_event", "hw_wrmsr": "native_wrmsr"}
+EVENT_COSTS = {
+    "pmu_handle_event": "pmu_handle_event",
+    "hw_wrmsr": "native_wrmsr",
+    "guest_pmi": "guest_pmi_native",
+}
 SWITCH_COSTS = {
     "wrmsr": "native_wrmsr",
     "rdmsr": "native_rdmsr",

@@ -57,6 +57,35 @@ class MediatedConfig(BaseModel):
     )
 
 
+class ExitTap(dict[str, int]):
+    """This vCPU's exits, forwarded to the machine's ledger as they happen.
+
+    Why: the PMU context is switched per exit *of this vCPU*; counting the
+    machine-wide total would charge every vCPU for every other vCPU's exits. Only
+    exits pass through here (a pass-through access never touches it), so the
+    forwarding costs nothing on the mediated hot path.
+    """
+
+    __slots__ = ("all", "fast", "ledger")
+
+    def __init__(self, ledger: dict[str, int]) -> None:
+        super().__init__()
+        self.ledger = ledger
+        self.all = 0
+        self.fast = 0
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+    def __setitem__(self, key: str, value: int) -> None:
+        n = value - self.get(key, 0)
+        super().__setitem__(key, value)
+        self.ledger[key] += n
+        self.all += n
+        if key.startswith("fastpath:"):
+            self.fast += n
+
+
 class MediatedAllocator:
     """No host events: a reprogram refreshes the filter verdict in the HW enable bits."""
 
@@ -66,6 +95,8 @@ class MediatedAllocator:
         self.ledger = vcpu.machine.ledger
         self.per_switch: dict[str, int] = {}
         self._exits_seen = 0
+        self.exits = ExitTap(self.ledger.exits)
+        vcpu.use_exit_counter(self.exits)
         self.sample()
 
     def reprogram(self, pmc: Pmc) -> None:
@@ -78,7 +109,9 @@ class MediatedAllocator:
 
     def overflowed(self, pmc: Pmc) -> None:
         # The hardware PMI arrives on the mediated vector while the guest runs.
-        self.ledger.exits["host_pmi"] += 1
+        if self.vcpu.pmi_pending:
+            return  # overflowed together with another counter: the same PMI
+        self.exits["host_pmi"] += 1
         self.ledger.pmis["mediated_vector"] += 1
 
     def release(self, pmc: Pmc) -> None:
@@ -107,11 +140,8 @@ class MediatedAllocator:
 
     def account(self) -> None:
         """Charge the switches of the exits since the last sample."""
-        exits = self.ledger.exits
-        if self.strategy.config.switch == "every-exit":
-            now = sum(exits.values())
-        else:
-            now = sum(n for r, n in exits.items() if not r.startswith("fastpath:"))
+        tap = self.exits
+        now = tap.all if self.strategy.config.switch == "every-exit" else tap.all - tap.fast
         n = now - self._exits_seen
         self._exits_seen = now
         if n <= 0:
