@@ -78,6 +78,7 @@ class Vcpu:
         self.pending_reprogram = self._reprogram  # read-only view for strategies
         self._pmi_pending = False
         self._pending = False
+        self.entries = 0  # VM entries that had deferred work (a strategy batches by it)
         self._emulated_ins: Callable[[list[Pmc]], None] | None = None
         self._on_overflow: Callable[[Pmc], None] | None = None
 
@@ -369,6 +370,7 @@ class Vcpu:
     def _enter(self) -> None:
         """VM entry: KVM_REQ_PMU before KVM_REQ_PMI."""
         self._pending = False
+        self.entries += 1
         if self._reprogram:
             todo = list(self._reprogram.values())
             self._reprogram.clear()

@@ -469,6 +469,7 @@ class GuestPerf:
             if 0 < nsec < 2 * self.tick_ns:
                 self._adjust_period(ev, nsec, ev.last_period, True)
         ev.samples += 1
+        self.ledger_events["guest_sample"] += 1
         if throttle:
             ev.interrupts = MAX_INTERRUPTS
             ev.throttled_at = self._truth(ev)
@@ -480,7 +481,6 @@ class GuestPerf:
         before = self.handler_cost() if self.handler_cost is not None else 0.0
         self.drv.handle_pmi(self)
         self.pmis_handled += 1
-        self.ledger_events["guest_pmi"] += 1
         if self.handler_cost is None:
             return
         took = self.handler_cost() - before
@@ -525,14 +525,21 @@ class GuestPerf:
         names = self.events_names
         while self.cycles < end:
             step = end - self.cycles
+            now = self.cycles
             for name in names:
-                for user, cpl in ((True, 3), (False, 0)):
+                # the counters of one event and privilege filter overflow in order of
+                # their remaining counts: invert the rates once, for the nearest
+                nearest: dict[tuple[bool, bool], int] = {}
+                for cpl in (3, 0):
                     for pmc in vcpu.counting(name, cpl):
-                        need = truth.cycles_for(
-                            name, self.cycles, pmc.events_to_overflow(), user, not user
-                        )
-                        if need is not None and need < step:
-                            step = max(1, need)
+                        f = (pmc.usr, pmc.os)
+                        k = pmc.events_to_overflow()
+                        if k < nearest.get(f, k + 1):
+                            nearest[f] = k
+                for (usr, os), k in nearest.items():
+                    need = truth.cycles_for(name, now, k, usr, os)
+                    if need is not None and need < step:
+                        step = max(1, need)
             self._retire(self.cycles + step)
             vcpu.sync()
             if len(vcpu.pmis) > self.seen_pmis:
@@ -596,11 +603,10 @@ def _cost_meter(machine: Machine) -> Callable[[], float]:
 
     table = machine.config.costs
     led = machine.ledger
-    native = table.guest_pmi_native
     exit_c: dict[str, float] = {}
 
     def meter() -> float:
-        total: float = native * led.events.get("guest_pmi", 0)
+        total = 0.0
         for r, n in led.exits.items():
             c = exit_c.get(r)
             if c is None:
