@@ -215,8 +215,12 @@ def _progress() -> Any:
 
 def _print_table(table: Any) -> None:
     """The model's cells beside the published ones, with each relative error."""
-    metric = "lost score share O/(T+O)" if table.metric == "score" else "overhead O/T"
-    t = Table(title=f"guest overhead ({metric}): model vs published")
+    title = {
+        "score": "guest overhead (lost score share O/(T+O))",
+        "time": "guest overhead (O/T)",
+        "samples": "samples taken (% of the asked rate)",
+    }[table.metric]
+    t = Table(title=f"{title}: model vs published")
     t.add_column("", no_wrap=True)
     for col in table.columns:
         t.add_column(col, justify="right")
@@ -230,7 +234,7 @@ def _print_table(table: Any) -> None:
             err_s = "" if c.rel_error_pct is None else f" ({c.rel_error_pct:+.0f}%)"
             cells.append(f"{model} vs {c.published_pct:.2f}%{err_s}")
         t.add_row(row or "-", *cells)
-    out.print(t)
+    Console(width=max(out.width, 40 + 30 * len(table.columns))).print(t)
 
 
 def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:

@@ -141,6 +141,10 @@ class Table(BaseModel):
 def overhead(result: RunResult, metric: str) -> float | None:
     """The overhead a guest would measure: ``score`` is the share of the score lost,
     O/(T+O) (a benchmark score is inverse run time); ``time`` is O/T."""
+    if metric == "samples":
+        taken = result.extra.get("samples_taken")
+        expected = result.extra.get("samples_expected")
+        return 100.0 * taken / expected if taken is not None and expected else None
     t = result.cost.guest_ns
     o = result.cost.total_ns
     if t <= 0:

@@ -87,10 +87,11 @@ class CompareRow(Strict):
 class CompareConfig(Strict):
     """What `vpmu compare CONFIG` runs when no --strategies is given."""
 
-    metric: Literal["score", "time"] = Field(
+    metric: Literal["score", "time", "samples"] = Field(
         "time",
         description="score: overhead as the lost share of the score, O/(T+O) (how the "
-        "mediated RFC measured, costs.md §3b); time: overhead over guest time, O/T",
+        "mediated RFC measured, costs.md §3b); time: overhead over guest time, O/T; "
+        "samples: samples perf took as a % of what the asked rate gives (costs.md §1b)",
     )
     strategies: list[str] = Field(
         default_factory=list, description="columns, as --strategies items (name:key=value)"

@@ -138,6 +138,8 @@ class PEvent:
         "sampling",
         "stopped",
         "throttled_at",
+        "throttled_cycles",
+        "throttled_since",
         "truth_running",
         "uptodate",
         "usr",
@@ -172,6 +174,8 @@ class PEvent:
         self.truth_running = 0  # ground-truth events while it counted
         self.run_mark = 0  # the ground truth when it last started counting
         self.lost_throttled = 0  # ground-truth events while throttled
+        self.throttled_cycles = 0  # guest cycles spent throttled
+        self.throttled_since = 0
 
 
 class GuestPerf:
@@ -308,6 +312,7 @@ class GuestPerf:
                 ev.running_cycles += self.cycles - ev.run_since
                 if ev.interrupts == MAX_INTERRUPTS:  # throttled until now
                     ev.lost_throttled += self._truth(ev) - ev.throttled_at
+                    ev.throttled_cycles += self.cycles - ev.throttled_since
                 del self.by_idx[ev.idx]
 
     # -------------------------------------------- x86_pmu_start / x86_pmu_stop
@@ -410,6 +415,7 @@ class GuestPerf:
             if ev.interrupts == MAX_INTERRUPTS:
                 ev.interrupts = 0
                 ev.lost_throttled += self._truth(ev) - ev.throttled_at
+                ev.throttled_cycles += self.cycles - ev.throttled_since
                 if not ev.freq:
                     self._start(ev, reload=False)
             if not ev.freq:
@@ -473,6 +479,7 @@ class GuestPerf:
         if throttle:
             ev.interrupts = MAX_INTERRUPTS
             ev.throttled_at = self._truth(ev)
+            ev.throttled_since = self.cycles
             self.throttles += 1
             self._stop(ev, update=False)  # x86_pmu_stop(event, 0): no update
 
@@ -582,6 +589,7 @@ class GuestPerf:
                 ev.running_cycles += self.cycles - ev.run_since
                 if ev.interrupts == MAX_INTERRUPTS:
                     ev.lost_throttled += self._truth(ev) - ev.throttled_at
+                    ev.throttled_cycles += self.cycles - ev.throttled_since
             ev.enabled_cycles = self.cycles
 
 
@@ -780,6 +788,10 @@ def _result(p: GuestPerf) -> VcpuResult:
         running_truth = ev.truth_running
         lost_host = max(0, running_truth - ev.count) if ev.sampling else 0
         per = max(1, ev.sample_period)
+        if ev.freq:  # samples the asked rate would have given while throttled
+            lost_thr = round(ev.freq * ev.throttled_cycles / p.ghz / NSEC_PER_SEC)
+        else:
+            lost_thr = ev.lost_throttled // per if ev.sampling else 0
         rows.append(
             {
                 "counter": f"perf{ev.n}",
@@ -790,7 +802,7 @@ def _result(p: GuestPerf) -> VcpuResult:
                 "running_pct": 100.0 * ev.running_cycles / max(1, ev.enabled_cycles),
                 "samples": ev.samples,
                 "expected_samples": round(expected),
-                "lost_throttle": ev.lost_throttled // per if ev.sampling else 0,
+                "lost_throttle": lost_thr,
                 "lost_host": lost_host // per,
                 "period": ev.sample_period,
             }
