@@ -14,7 +14,6 @@ result is identical to the serial run (tests/test_perf_workloads.py checks it).
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
 from typing import TYPE_CHECKING, Any
 
 from ..ledger import Ledger
@@ -107,4 +106,4 @@ def run_sharded(
     return results, ledgers
 
 
-__all__ = ["can_shard", "queue", "run_sharded"]
+__all__ = ["can_shard", "run_sharded"]
