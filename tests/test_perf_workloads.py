@@ -270,3 +270,58 @@ def test_atomic_write_interrupted_mid_write_leaves_nothing(
     with pytest.raises(KeyboardInterrupt):
         atomic_write_text(tmp_path / "x.json", "{}")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ more perf modes
+def test_fixed_period_mode_samples_once_per_period() -> None:
+    data = _small_table(vcpus=1, ms=50)
+    data.pop("compare")
+    data["workload"] |= {"events": ["instructions"], "freq": None, "period": 2_000_000}
+    r = vpmu.run(data)
+    row = r.extra["perf"][0]["rows"][0]
+    assert row["expected_samples"] == round(row["truth"] / 2_000_000)
+    assert abs(row["samples"] - row["expected_samples"]) <= 1
+
+
+def test_host_contention_loses_guest_samples_under_emulated() -> None:
+    data = _load(ROOT / "configs" / "host-contention.toml")
+    data["workload"] = {
+        "kind": "perf-record",
+        "events": ["branches", "branch-misses", "llc-misses", "instructions"],
+        "freq": 1000,
+        "duration_ms": 50,
+    }
+    r = vpmu.run(data)
+    assert r.extra["samples_lost_host_contention"] > 0
+    assert r.ledger["events"].get("guest_event_sched_out", 0) > 0
+
+
+def test_cycles_for_is_exact_for_any_rates() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from vpmu_core.workloads.profiles import CplRates, Profile
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.floats(0.0, 1.0),
+        st.floats(0.001, 8.0),
+        st.floats(0.0, 8.0),
+        st.integers(0, 10**9),
+        st.integers(1, 10**7),
+    )
+    def check(share: float, ru: float, rk: float, start: int, n: int) -> None:
+        p = Profile(
+            user_share=share,
+            user=CplRates(rates={"instructions": ru}),
+            kernel=CplRates(rates={"instructions": rk}),
+        )
+        t = Truth(p)
+        c = t.cycles_for("instructions", start, n, True, True)
+        if c is None:
+            return
+        base = t.count("instructions", start, True, True)
+        assert t.count("instructions", start + c, True, True) - base >= n
+        assert t.count("instructions", start + c - 1, True, True) - base < n
+
+    check()

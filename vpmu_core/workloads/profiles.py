@@ -131,6 +131,9 @@ def resolve(profile: str | Profile) -> Profile:
     return found
 
 
+MIN_RATE = 1e-12  # events per cycle: once in 400 s at 2.5 GHz
+
+
 class Truth:
     """Closed-form counts of one profile: the ground truth the engine steps by."""
 
@@ -164,7 +167,7 @@ class Truth:
         """
         ru, rk = self._r.get(event, (0.0, 0.0))
         rate = (self.us * ru if usr else 0.0) + ((1 - self.us) * rk if os else 0.0)
-        if rate <= 0 or n <= 0:
+        if rate < MIN_RATE or n <= 0:  # below MIN_RATE an event never comes in a run
             return None if n > 0 else 0
         base = self.count(event, start, usr, os)
         target = base + n
