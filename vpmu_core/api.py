@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,15 @@ def load_config(source: str | Path | dict[str, Any], plugins: PluginManager | No
 
 
 def run(
-    source: str | Path | dict[str, Any] | Any, plugins: PluginManager | None = None
+    source: str | Path | dict[str, Any] | Any,
+    plugins: PluginManager | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> RunResult:
-    """Build the machine a config describes, run its workload, and price the ledger."""
+    """Build the machine a config describes, run its workload, and price the ledger.
+
+    ``progress`` hears the share of guest time done (0..1) from workloads that can
+    tell, so a front end can show a bar; it never changes what is simulated.
+    """
     from . import __version__
 
     pm = plugins or default_manager()
@@ -36,6 +43,8 @@ def run(
         raise ConfigError("workload", None, "a run needs a [workload] table", source=name)
     machine = Machine(cfg, pm)
     workload = pm.registry["workloads"][cfg.workload.kind](cfg.workload, machine)
+    if progress is not None and hasattr(workload, "progress"):
+        workload.progress = progress
     logger.info("running {} on {}", workload.name, machine)
     out = workload.run()
     machine.teardown()

@@ -15,7 +15,9 @@ from .strategies.legacy import EmulatedLegacy
 from .strategies.mediated import Mediated
 from .strategies.register import Register
 from .workloads.counting import Counting
+from .workloads.perf import PerfRecord, PerfStat
 from .workloads.scripts import Polling, Sampling, Toggle
+from .workloads.trace import Trace
 
 __version__ = "0.1.0"
 
@@ -28,5 +30,5 @@ def vpmu_register_strategies(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def vpmu_register_workloads(register: Callable[[type[Any]], None]) -> None:
-    for workload in (Counting, Toggle, Sampling, Polling):
+    for workload in (Counting, Toggle, Sampling, Polling, PerfStat, PerfRecord, Trace):
         register(workload)

@@ -138,31 +138,103 @@ DEFAULT_STRATEGIES = "emulated-legacy,emulated,register,fastpath,mediated"
 def compare(
     config: ConfigArg,
     strategies: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--strategies",
             help="comma-separated strategies; options as name:key=value "
-            "(e.g. emulated-legacy:reprogram_on_pmi=cpu-changed)",
+            "(e.g. emulated-legacy:reprogram_on_pmi=cpu-changed). Default: the config's "
+            f"[compare] table if it has one, else {DEFAULT_STRATEGIES}",
         ),
-    ] = DEFAULT_STRATEGIES,
+    ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the per-strategy summary here")
     ] = None,
 ) -> None:
-    """Run one config under several strategies and show them side by side."""
+    """Run one config under several strategies and show them side by side.
+
+    A config with a [compare] table (e.g. configs/seed-mediated-table.toml) runs
+    each of its rows under each of its columns and prints the model's overhead
+    beside the published figure. Ctrl-C stops it and writes no output file.
+    """
     from .compare import compare as run_compare
-    from .compare import parse_strategies, summary
+    from .compare import compare_table, has_table, parse_strategies, summary, table_runs
     from .io import atomic_write_text
 
     try:
-        results = run_compare(config, parse_strategies(strategies))
+        table_mode = strategies is None and has_table(config)
+        with _progress() as bar:
+            if table_mode:
+                tasks = {
+                    key: bar.add_task(" | ".join(k for k in key if k), total=1.0)
+                    for key in table_runs(config)
+                }
+
+                def tell(row: str, col: str, f: float) -> None:
+                    bar.update(tasks[(row, col)], completed=f)
+
+                table = compare_table(config, progress=tell)
+                payload: Any = table.model_dump()
+            else:
+                specs = parse_strategies(strategies or DEFAULT_STRATEGIES)
+                ids: dict[str, Any] = {}
+
+                def tell_one(label: str, f: float) -> None:
+                    if label not in ids:
+                        ids[label] = bar.add_task(label, total=1.0)
+                    bar.update(ids[label], completed=f)
+
+                results = run_compare(config, specs, progress=tell_one)
+                payload = {label: summary(r) for label, r in results.items()}
     except (VpmuError, ValueError) as exc:
         raise _fail(exc) from None
-    sums = {label: summary(r) for label, r in results.items()}
-    _print_compare(str(config), sums)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing written", highlight=False)
+        raise typer.Exit(130) from None
+    if table_mode:
+        _print_compare(str(config), payload["runs"])
+        _print_table(table)
+    else:
+        _print_compare(str(config), payload)
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(sums, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(json_out, json.dumps(payload, indent=2, sort_keys=True) + "\n")
         out.print(f"comparison written to {json_out}")
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _print_table(table: Any) -> None:
+    """The model's cells beside the published ones, with each relative error."""
+    title = {
+        "score": "guest overhead (lost score share O/(T+O))",
+        "time": "guest overhead (O/T)",
+        "samples": "samples taken (% of the asked rate)",
+    }[table.metric]
+    t = Table(title=f"{title}: model vs published")
+    t.add_column("", no_wrap=True)
+    for col in table.columns:
+        t.add_column(col, justify="right")
+    for row in table.rows:
+        cells = []
+        for c in (c for c in table.cells if c.row == row):
+            model = "-" if c.model_pct is None else f"{c.model_pct:.2f}%"
+            if c.published_pct is None:
+                cells.append(model)
+                continue
+            err_s = "" if c.rel_error_pct is None else f" ({c.rel_error_pct:+.0f}%)"
+            cells.append(f"{model} vs {c.published_pct:.2f}%{err_s}")
+        t.add_row(row or "-", *cells)
+    Console(width=max(out.width, 40 + 30 * len(table.columns))).print(t)
 
 
 def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:

@@ -8,8 +8,11 @@ notebooks all want the same per-strategy summary without parsing a table.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from .api import run
 from .errors import ConfigError
@@ -48,25 +51,35 @@ def _value(text: str) -> Any:
         return text
 
 
+Progress = Callable[[str, float], None]
+
+
+def read_config(config: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The raw TOML tables of a config (and its path), before validation."""
+    if isinstance(config, dict):
+        return config, None
+    path = Path(config)
+    source = str(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")), source
+    except OSError as exc:
+        raise ConfigError("file", source, f"cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("toml", source, f"not valid TOML: {exc}") from None
+
+
 def compare(
     config: str | Path | dict[str, Any],
     strategies: list[tuple[str, dict[str, Any]]],
     plugins: PluginManager | None = None,
+    progress: Progress | None = None,
+    source: str | None = None,
 ) -> dict[str, RunResult]:
     """Run ``config`` once per strategy; the config's own strategy options carry over
     to every strategy that has them, so only the design changes between columns."""
     pm = plugins or default_manager()
-    if isinstance(config, dict):
-        data, source = config, None
-    else:
-        path = Path(config)
-        source = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError("file", source, f"cannot be read ({exc.strerror})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("toml", source, f"not valid TOML: {exc}") from None
+    data, read_from = read_config(config)
+    source = source or read_from
     base = dict(data.get("strategy", {}))
     results: dict[str, RunResult] = {}
     for name, options in strategies:
@@ -75,8 +88,9 @@ def compare(
         table = {k: v for k, v in base.items() if k in fields and k != "name"}
         table.update(options)
         table["name"] = name
-        label = name + "".join(f":{k}={v}" for k, v in sorted(options.items()))
-        result = run({**data, "strategy": table}, pm)
+        label = _label(name, options)
+        tell = None if progress is None else (lambda f, label=label: progress(label, f))
+        result = run({**data, "strategy": table}, pm, tell)
         result.config = source
         results[label] = result
     return results
@@ -96,7 +110,122 @@ def summary(result: RunResult) -> dict[str, Any]:
         "context_switches": led.get("context_switches", {}),
         "switch_msrs": led.get("switch_msrs", {}),
         "count_error_pct": result.count_error_pct,
+        "score_loss_pct": overhead(result, "score"),
         "host_blind_s": result.host_blind_s,
         "ns_per_op": result.cost.ns_per_op,
         "workload": result.extra,
     }
+
+
+# ------------------------------------------------------- a config's own table
+class Cell(BaseModel):
+    """One cell of a comparison table: the model's overhead beside the published one."""
+
+    row: str
+    column: str
+    strategy: str
+    model_pct: float | None
+    published_pct: float | None
+    rel_error_pct: float | None
+
+
+class Table(BaseModel):
+    config: str | None
+    metric: str
+    columns: list[str]
+    rows: list[str]
+    cells: list[Cell]
+    runs: dict[str, dict[str, Any]]
+
+
+def overhead(result: RunResult, metric: str) -> float | None:
+    """The overhead a guest would measure: ``score`` is the share of the score lost,
+    O/(T+O) (a benchmark score is inverse run time); ``time`` is O/T."""
+    if metric == "samples":
+        taken = result.extra.get("samples_taken")
+        expected = result.extra.get("samples_expected")
+        return 100.0 * taken / expected if taken is not None and expected else None
+    t = result.cost.guest_ns
+    o = result.cost.total_ns
+    if t <= 0:
+        return None
+    return 100.0 * o / (t + o) if metric == "score" else 100.0 * o / t
+
+
+def has_table(config: str | Path | dict[str, Any]) -> bool:
+    data, _ = read_config(config)
+    return bool(data.get("compare", {}).get("strategies"))
+
+
+def table_runs(config: str | Path | dict[str, Any]) -> list[tuple[str, str]]:
+    """(row, column) of every run the table makes, in order (for a progress display)."""
+    data, _ = read_config(config)
+    cmp = data.get("compare", {})
+    labels = cmp.get("labels") or cmp.get("strategies", [])
+    rows = [r.get("label", "") for r in cmp.get("rows", [])] or [""]
+    return [(r, c) for r in rows for c in labels]
+
+
+def compare_table(
+    config: str | Path | dict[str, Any],
+    plugins: PluginManager | None = None,
+    progress: Callable[[str, str, float], None] | None = None,
+) -> Table:
+    """Run the config's ``[compare]`` table: each row's workload under each column's
+    strategy, priced with the one cost table, set beside the published figures."""
+    from .api import load_config
+
+    pm = plugins or default_manager()
+    data, source = read_config(config)
+    cfg = load_config(data, pm)  # validates the whole file, [compare] included
+    cmp = cfg.compare
+    if cmp is None or not cmp.strategies:
+        raise ConfigError("compare.strategies", None, "this config has no comparison table")
+    specs = parse_strategies(",".join(cmp.strategies))
+    labels = cmp.labels or list(cmp.strategies)
+    rows = cmp.rows or []
+    cells: list[Cell] = []
+    runs: dict[str, dict[str, Any]] = {}
+    plan = rows or [None]
+    for row in plan:
+        row_label = row.label if row is not None else ""
+        wl = dict(data.get("workload", {}))
+        if row is not None:
+            wl.update(row.workload)
+        row_data = {k: v for k, v in data.items() if k != "compare"} | {"workload": wl}
+
+        def tell(label: str, f: float, row_label: str = row_label) -> None:
+            if progress is not None:
+                col = labels[[_label(n, o) for n, o in specs].index(label)]
+                progress(row_label, col, f)
+
+        results = compare(row_data, specs, pm, tell, source)
+        for i, (label, result) in enumerate(results.items()):
+            model = overhead(result, cmp.metric)
+            pub = row.published[i] if row is not None and row.published else None
+            err = None
+            if model is not None and pub:
+                err = 100.0 * (model - pub) / pub
+            cells.append(
+                Cell(
+                    row=row_label,
+                    column=labels[i],
+                    strategy=label,
+                    model_pct=model,
+                    published_pct=pub,
+                    rel_error_pct=err,
+                )
+            )
+            runs[f"{row_label} | {labels[i]}"] = summary(result)
+    return Table(
+        config=source,
+        metric=cmp.metric,
+        columns=labels,
+        rows=[r.label for r in rows] or [""],
+        cells=cells,
+        runs=runs,
+    )
+
+
+def _label(name: str, options: dict[str, Any]) -> str:
+    return name + "".join(f":{k}={v}" for k, v in sorted(options.items()))

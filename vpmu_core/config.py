@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from .costs import CostTable
 from .errors import ConfigError
@@ -78,6 +78,46 @@ class FilterConfig(Strict):
     masked: bool = False
 
 
+class CompareRow(Strict):
+    """One row of a config's comparison table: a workload variant and its published cells."""
+
+    label: str
+    workload: dict[str, Any] = Field(
+        default_factory=dict, description="keys merged into [workload] for this row"
+    )
+    published: list[float] | None = Field(
+        None, description="the published figure of each column, in `strategies` order"
+    )
+
+
+class CompareConfig(Strict):
+    """What `vpmu compare CONFIG` runs when no --strategies is given."""
+
+    metric: Literal["score", "time", "samples"] = Field(
+        "time",
+        description="score: overhead as the lost share of the score, O/(T+O) (how the "
+        "mediated RFC measured, costs.md §3b); time: overhead over guest time, O/T; "
+        "samples: samples perf took as a % of what the asked rate gives (costs.md §1b)",
+    )
+    strategies: list[str] = Field(
+        default_factory=list, description="columns, as --strategies items (name:key=value)"
+    )
+    labels: list[str] | None = Field(None, description="column titles")
+    rows: list[CompareRow] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> CompareConfig:
+        n = len(self.strategies)
+        if self.labels is not None and len(self.labels) != n:
+            raise ConfigError("compare.labels", len(self.labels), f"must name all {n} columns")
+        for i, row in enumerate(self.rows):
+            if row.published is not None and len(row.published) != n:
+                raise ConfigError(
+                    f"compare.rows[{i}].published", len(row.published), f"needs {n} cells"
+                )
+        return self
+
+
 class ReportConfig(Strict):
     json_path: str | None = Field(None, alias="json", description="also write the result here")
     title: str | None = None
@@ -106,6 +146,7 @@ def root_model(pm: PluginManager) -> type[BaseModel]:
         "filter": (FilterConfig | None, None),
         "costs": (CostTable, Field(default_factory=CostTable)),
         "report": (ReportConfig, Field(default_factory=ReportConfig)),
+        "compare": (CompareConfig | None, None),
     }
     for table, (kind, tag) in DISCRIMINATORS.items():
         union = _union(pm, kind, tag)

@@ -87,6 +87,15 @@ class CostTable(BaseModel):
     native_rdpmc: float = Field(
         12.0, ge=0, description="native RDPMC: ~20-40 cycles (costs.md §4e, weak) = 30 cycles"
     )
+    guest_sample_native: float = Field(
+        2500.0,
+        ge=0,
+        description="the guest perf core's own software work per sample, MSR accesses "
+        "excluded (perf_event_overflow: period adjustment, perf_prepare_sample, "
+        "perf_output_sample). No measurement was published; the value is the bound perf "
+        "itself enforces natively: perf_sample_allowed_ns = 10 µs x 25% = 2.5 µs at the "
+        "default max sample rate (costs.md §5, §4d). An upper bound, not an average",
+    )
     vmcs_msr_switch: float = Field(
         68.0,
         ge=0,
@@ -107,7 +116,11 @@ PERF_OP_COSTS = {
     "period": "perf_period",
 }
 PMI_COSTS = {"injected": "pmi_injection"}
-EVENT_COSTS = {"pmu_handle_event": "pmu_handle_event", "hw_wrmsr": "native_wrmsr"}
+EVENT_COSTS = {
+    "pmu_handle_event": "pmu_handle_event",
+    "hw_wrmsr": "native_wrmsr",
+    "guest_sample": "guest_sample_native",
+}
 SWITCH_COSTS = {
     "wrmsr": "native_wrmsr",
     "rdmsr": "native_rdmsr",

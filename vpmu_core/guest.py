@@ -9,12 +9,54 @@ instructions and faults exactly like a real guest's would.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from .counters import FIXED_BASE, EventKey
 
 if TYPE_CHECKING:
     from .vcpu import Vcpu
+
+
+class PmiClient(Protocol):
+    """What the guest's perf core does inside the vendor PMI handler.
+
+    The vendor driver owns the MSR sequence; the perf core (a workload's model of
+    ``kernel/events/core.c``) owns the counts. ``update`` is x86_perf_event_update
+    after each counter read; ``rearm`` returns the raw value x86_perf_event_set_period
+    writes (None: nothing to re-arm); ``overflowed`` is perf_event_overflow, which
+    may stop the event (throttling) through the driver's own verbs.
+    """
+
+    def update(self, idx: int, raw: int) -> None: ...
+
+    def rearm(self, idx: int) -> int | None: ...
+
+    def overflowed(self, idx: int) -> None: ...
+
+
+class RearmTable:
+    """The simplest client: re-arm each overflowed counter with a fixed value."""
+
+    def __init__(self, rearm: Mapping[int, int]) -> None:
+        self.table = rearm
+
+    def update(self, idx: int, raw: int) -> None:
+        return None
+
+    def rearm(self, idx: int) -> int | None:
+        return self.table.get(idx)
+
+    def overflowed(self, idx: int) -> None:
+        return None
+
+
+def as_client(rearm: Mapping[int, int] | PmiClient) -> PmiClient:
+    """Accept the old ``{idx: value}`` form of ``handle_pmi`` as well as a client."""
+    return RearmTable(rearm) if isinstance(rearm, Mapping) else rearm
+
+
+UpdateFn = Callable[[int, int], None]
 
 
 class GuestDriver:
@@ -53,6 +95,18 @@ class GuestDriver:
         """Write GP counter ``i``'s config with the enable bit clear (perf's disable_event)."""
         raise NotImplementedError
 
+    def start_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        """x86_pmu_start's enable_event while perf has the PMU disabled.
+
+        Intel and AMD v2 write the enable bit at once; AMD v1 defers it to
+        enable_all (spec amd-and-topdown.md §4.4, §6 step 3).
+        """
+        self.program_gp(i, key, usr=usr, os=os, intr=intr)
+
+    def stop_fixed(self, i: int) -> None:
+        """intel_pmu_disable_fixed: clear fixed counter ``i``'s field."""
+        raise NotImplementedError
+
     def read_status(self) -> int:
         """The overflow status register, where the vendor has one (else 0)."""
         return 0
@@ -72,10 +126,11 @@ class GuestDriver:
     def disable_all(self) -> None:
         raise NotImplementedError
 
-    def handle_pmi(self, rearm: dict[int, int]) -> int:
+    def handle_pmi(self, rearm: Mapping[int, int] | PmiClient) -> int:
         """The guest's PMI handler, as the vendor's Linux driver issues it.
 
-        ``rearm`` maps each overflowed PMC index to the value it is re-armed with.
+        ``rearm`` maps each overflowed PMC index to the value it is re-armed with,
+        or is a :class:`PmiClient` (the guest perf core's side of the handler).
         Returns the overflow status the handler saw. The sequences differ by vendor
         (spec amd-and-topdown.md §4.1-4.3), and their exit counts are what a
         virtualization strategy is priced on, so each backend writes its own.

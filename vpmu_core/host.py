@@ -290,10 +290,9 @@ class Host:
         """A timer tick on every vCPU: the host's interrupt exits to the full run loop,
         the guest re-arms its TSC-deadline timer with a WRMSR KVM handles in its
         fastpath (costs.md §4a: the 'ultra fastpath' MSR exits)."""
-        exits = self.ledger.exits
-        for _ in self.vcpus:
-            exits["ext_intr"] += 1
-            exits["fastpath:tsc_deadline"] += 1
+        for v in self.vcpus:
+            v.count_exit("ext_intr")
+            v.count_exit("fastpath:tsc_deadline")
 
     def _rotate(self) -> None:
         """perf_rotate_context: only a pCPU whose flexible groups do not all fit."""

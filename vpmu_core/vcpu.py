@@ -78,6 +78,7 @@ class Vcpu:
         self.pending_reprogram = self._reprogram  # read-only view for strategies
         self._pmi_pending = False
         self._pending = False
+        self.entries = 0  # VM entries that had deferred work (a strategy batches by it)
         self._emulated_ins: Callable[[list[Pmc]], None] | None = None
         self._on_overflow: Callable[[Pmc], None] | None = None
 
@@ -320,6 +321,15 @@ class Vcpu:
         self._reprogram[pmc.idx] = pmc
         self._pending = True
 
+    def count_exit(self, reason: str, n: int = 1) -> None:
+        """An exit this vCPU took that no guest access caused (a host tick, an NMI)."""
+        self._exits[reason] += n
+
+    def use_exit_counter(self, counter: Any) -> None:
+        """Count this vCPU's exits into ``counter`` (a strategy that needs them per
+        vCPU forwards them to the ledger itself); bound once, never per access."""
+        self._exits = counter
+
     def rematch(self) -> None:
         """Which counters count changed without a control write (a host group failed)."""
         self._match.clear()
@@ -354,6 +364,12 @@ class Vcpu:
             self._pmi_pending = True
             self._pending = True
 
+    @property
+    def pmi_pending(self) -> bool:
+        """A PMI is already waiting for the next entry: a counter that overflows now
+        rides the same host NMI (the host handler serves every status bit at once)."""
+        return self._pmi_pending
+
     def raise_pmi(self) -> None:
         """Make a PMI pending (an extension's overflow, a strategy's host NMI)."""
         self._pmi_pending = True
@@ -362,6 +378,7 @@ class Vcpu:
     def _enter(self) -> None:
         """VM entry: KVM_REQ_PMU before KVM_REQ_PMI."""
         self._pending = False
+        self.entries += 1
         if self._reprogram:
             todo = list(self._reprogram.values())
             self._reprogram.clear()

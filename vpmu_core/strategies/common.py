@@ -100,8 +100,9 @@ class PerfAllocatorBase:
         KVM processes the request in kvm_pmu_handle_event at the next entry; with
         ``cpu-changed`` it reprograms only if the event last ran on another pCPU.
         """
-        self.ledger.exits["host_pmi"] += 1
-        self.ledger.pmis["host_nmi"] += 1
+        if not self.vcpu.pmi_pending:  # counters overflowing together share one NMI
+            self.vcpu.count_exit("host_pmi")
+            self.ledger.pmis["host_nmi"] += 1
         self.events["pmu_handle_event"] += 1
         live = self.live(pmc)
         here = self.host.pcpu_of(self.vcpu)

@@ -57,6 +57,35 @@ class MediatedConfig(BaseModel):
     )
 
 
+class ExitTap(dict[str, int]):
+    """This vCPU's exits, forwarded to the machine's ledger as they happen.
+
+    Why: the PMU context is switched per exit *of this vCPU*; counting the
+    machine-wide total would charge every vCPU for every other vCPU's exits. Only
+    exits pass through here (a pass-through access never touches it), so the
+    forwarding costs nothing on the mediated hot path.
+    """
+
+    __slots__ = ("all", "fast", "ledger")
+
+    def __init__(self, ledger: dict[str, int]) -> None:
+        super().__init__()
+        self.ledger = ledger
+        self.all = 0
+        self.fast = 0
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+    def __setitem__(self, key: str, value: int) -> None:
+        n = value - self.get(key, 0)
+        super().__setitem__(key, value)
+        self.ledger[key] += n
+        self.all += n
+        if key.startswith("fastpath:"):
+            self.fast += n
+
+
 class MediatedAllocator:
     """No host events: a reprogram refreshes the filter verdict in the HW enable bits."""
 
@@ -66,10 +95,19 @@ class MediatedAllocator:
         self.ledger = vcpu.machine.ledger
         self.per_switch: dict[str, int] = {}
         self._exits_seen = 0
+        self.exits = ExitTap(self.ledger.exits)
+        vcpu.use_exit_counter(self.exits)
+        self._gp: list[Pmc] | None = None
+        self._sampled_entry = -1
+        self._fixed: list[Pmc] = []
         self.sample()
 
     def reprogram(self, pmc: Pmc) -> None:
         self.ledger.events["filter_refresh"] += 1
+        entry = self.vcpu.entries
+        if entry == self._sampled_entry:
+            return  # another PMC of the same entry: nothing changed since the sample
+        self._sampled_entry = entry
         self.account()
         self.sample()
 
@@ -78,40 +116,54 @@ class MediatedAllocator:
 
     def overflowed(self, pmc: Pmc) -> None:
         # The hardware PMI arrives on the mediated vector while the guest runs.
-        self.ledger.exits["host_pmi"] += 1
+        if self.vcpu.pmi_pending:
+            return  # overflowed together with another counter: the same PMI
+        self.exits["host_pmi"] += 1
         self.ledger.pmis["mediated_vector"] += 1
 
     def release(self, pmc: Pmc) -> None:
         return None
 
     def sample(self) -> None:
-        """MSRs one put + load touches with the guest state as it is now."""
-        gp = [p for p in self.vcpu.counters.values() if p.kind == "gp"]
-        fixed = [p for p in self.vcpu.counters.values() if p.kind == "fixed"]
-        counters = gp + fixed
-        live_values = sum(1 for p in counters if p.value)
-        sels = sum(1 for p in gp if p.control)
-        fctrl = 1 if any(p.control for p in fixed) else 0
+        """MSRs one put + load touches with the guest state as it is now.
+
+        Runs at every control write (a guest under perf makes thousands a second),
+        so the counter lists are built once and the counts are plain loops.
+        """
+        gp = self._gp
+        if gp is None:
+            values = self.vcpu.counters.values()
+            gp = self._gp = [p for p in values if p.kind == "gp"]
+            self._fixed = [p for p in values if p.kind == "fixed"]
+        fixed = self._fixed
+        live_values = sels = fctrl = 0
+        for p in gp:
+            if p.value:
+                live_values += 1
+            if p.control:
+                sels += 1
+        for p in fixed:
+            if p.value:
+                live_values += 1
+            if p.control:
+                fctrl = 1
         status = 1 if getattr(self.vcpu.pmu, "global_status", 0) else 0
+        n_counters = len(gp) + len(fixed)
         n_ctrl = len(gp) + (1 if fixed else 0)
         # load: RDPMC compare + counter write if it differs; eventsel_hw, FIXED_CTR_CTRL,
         # GLOBAL_STATUS made equal; put: save by RDPMC, read status, zero what is non-zero.
         writes = 2 * (live_values + sels + fctrl) + 2 * status
-        possible = 2 * (len(counters) + n_ctrl) + 2
-        self.per_switch = {
-            "rdpmc": 2 * len(counters),
-            "rdmsr": 1,
-            "wrmsr": writes,
-            "elided": possible - writes,
-        }
+        possible = 2 * (n_counters + n_ctrl) + 2
+        ps = self.per_switch
+        ps["rdpmc"] = 2 * n_counters
+        ps["rdmsr"] = 1
+        ps["wrmsr"] = writes
+        ps["elided"] = possible - writes
 
     def account(self) -> None:
         """Charge the switches of the exits since the last sample."""
-        exits = self.ledger.exits
-        if self.strategy.config.switch == "every-exit":
-            now = sum(exits.values())
-        else:
-            now = sum(n for r, n in exits.items() if not r.startswith("fastpath:"))
+        tap = self.exits
+        now = tap.all if self.strategy.config.switch == "every-exit" else tap.all - tap.fast
         n = now - self._exits_seen
         self._exits_seen = now
         if n <= 0:

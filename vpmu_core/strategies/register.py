@@ -51,6 +51,8 @@ class MaskedCounterAllocator:
         return None
 
     def overflowed(self, pmc: Pmc) -> None:
+        if self.vcpu.pmi_pending:
+            return  # overflowed together with another counter: the same NMI
         self.ledger.exits["host_pmi"] += 1
         self.ledger.pmis["host_nmi"] += 1
 

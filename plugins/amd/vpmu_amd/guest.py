@@ -14,8 +14,10 @@ counting run sees the same on every vendor: one enabling WRMSR.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from vpmu_core.counters import EventKey
-from vpmu_core.guest import GuestDriver
+from vpmu_core.guest import GuestDriver, PmiClient, as_client
 from vpmu_core.vcpu import Vcpu
 
 from . import msrs as M
@@ -50,6 +52,22 @@ class AmdGuestDriver(GuestDriver):
         self.vcpu.wrmsr(self.ctl(i), value)
 
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
+        raise ValueError("AMD has no fixed counters")
+
+    def start_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+        """x86_pmu_start inside perf_pmu_disable: v2 writes EN now, v1 leaves it to
+        enable_all (amd_pmu_enable_event checks cpuc->enabled)."""
+        if self.v2:
+            self.program_gp(i, key, usr=usr, os=os, intr=intr)
+            return
+        sel, umask = key
+        value = (sel & 0xFF) | ((sel & 0xF00) << 24) | ((umask & 0xFF) << 8) | M.EVTSEL_EN
+        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
+        value |= M.EVTSEL_INT if intr else 0
+        self.active[i] = value
+        self.stopped.add(i)
+
+    def stop_fixed(self, i: int) -> None:
         raise ValueError("AMD has no fixed counters")
 
     def write_counter(self, idx: int, value: int) -> None:
@@ -93,8 +111,9 @@ class AmdGuestDriver(GuestDriver):
         if self.v2 and status:
             self.vcpu.wrmsr(M.GLOBAL_STATUS_CLR, status)
 
-    def handle_pmi(self, rearm: dict[int, int]) -> int:
+    def handle_pmi(self, rearm: Mapping[int, int] | PmiClient) -> int:
         """amd_pmu_handle_irq (v1) or amd_pmu_v2_handle_irq (spec §4.1, §4.2)."""
+        client = as_client(rearm)
         active = sorted(self.active)
         if not self.v2:
             # v1: unmask LVTPC first; scan every active counter, overflowed = bit 47
@@ -103,11 +122,14 @@ class AmdGuestDriver(GuestDriver):
             status = 0
             for idx in active:
                 value = self.read_counter(idx)
+                client.update(idx, value)
                 if value & (1 << (M.COUNTER_WIDTH - 1)):
                     continue
                 status |= 1 << idx
-                if idx in rearm:
-                    self.write_counter(idx, rearm[idx])
+                new = client.rearm(idx)
+                if new is not None:
+                    self.write_counter(idx, new)
+                client.overflowed(idx)
             return status
         # v2: stop counting, read the status, update every active counter, re-arm the
         # overflowed ones, clear all status bits, re-enable. No LVTPC write: AMD's
@@ -116,9 +138,12 @@ class AmdGuestDriver(GuestDriver):
         status = self.vcpu.rdmsr(M.GLOBAL_STATUS)
         if status:
             for idx in active:
-                self.read_counter(idx)
-                if status >> idx & 1 and idx in rearm:
-                    self.write_counter(idx, rearm[idx])
+                client.update(idx, self.read_counter(idx))
+                if status >> idx & 1:
+                    new = client.rearm(idx)
+                    if new is not None:
+                        self.write_counter(idx, new)
+                    client.overflowed(idx)
             self.vcpu.wrmsr(M.GLOBAL_STATUS_CLR, (1 << 64) - 1)
         self.vcpu.wrmsr(M.GLOBAL_CTL, (1 << self.gp_counters) - 1)
         return status

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from vpmu_core.counters import FIXED_BASE, EventKey
-from vpmu_core.guest import GuestDriver
+from vpmu_core.guest import GuestDriver, PmiClient, as_client
 
 from . import msrs as M
 
@@ -40,6 +42,11 @@ class IntelGuestDriver(GuestDriver):
         ctrl = (ctrl & ~(0xF << (4 * i))) | (field << (4 * i))
         self.vcpu.wrmsr(M.FIXED_CTR_CTRL, ctrl)
 
+    def stop_fixed(self, i: int) -> None:
+        """intel_pmu_disable_fixed: read FIXED_CTR_CTRL, clear the field, write it back."""
+        ctrl = self.vcpu.rdmsr(M.FIXED_CTR_CTRL)
+        self.vcpu.wrmsr(M.FIXED_CTR_CTRL, ctrl & ~(0xF << (4 * i)))
+
     def write_counter(self, idx: int, value: int) -> None:
         caps = self.vcpu.pmu.caps
         if idx >= FIXED_BASE:
@@ -75,20 +82,37 @@ class IntelGuestDriver(GuestDriver):
             if sel & M.EVTSEL_EN:
                 self.vcpu.wrmsr(M.PERFEVTSEL0 + i, sel & ~M.EVTSEL_EN)
 
-    def handle_pmi(self, rearm: dict[int, int]) -> int:
+    def handle_pmi(self, rearm: Mapping[int, int] | PmiClient) -> int:
         """intel_pmu_handle_irq (spec amd-and-topdown.md §4.3, costs.md §4d), late ack.
 
-        Disable all, read the status, ack exactly what was read, per overflowed
-        counter read it and re-arm it, re-read the status (the loop ends on 0),
-        enable all, and unmask the LVTPC last: KVM masked it on delivery.
+        Disable all, read the status, then loop: ack exactly what was read, per
+        overflowed counter read it (update) and re-arm it (set_period) and let perf
+        take the sample, re-read the status; at most 100 rounds. Enable all, and
+        unmask the LVTPC last: KVM masked it on delivery.
         """
+        client = as_client(rearm)
         self.disable_all()
-        status = self.read_status()
-        self.ack_status(status)
-        for idx, value in rearm.items():
-            self.read_counter(idx)
-            self.write_counter(idx, value)
-        self.read_status()
+        first = status = self.read_status()
+        loops = 0
+        while status and loops < 100:
+            loops += 1
+            self.ack_status(status)
+            bits = status & HANDLED_BITS
+            while bits:
+                low = bits & -bits
+                idx = low.bit_length() - 1
+                bits ^= low
+                client.update(idx, self.read_counter(idx))
+                value = client.rearm(idx)
+                if value is not None:
+                    self.write_counter(idx, value)
+                client.overflowed(idx)
+            status = self.read_status()
         self.enable_all()
         self.unmask_pmi()
-        return status
+        return first
+
+
+# Counter overflow bits handle_pmi_common walks: GP 0-31 and fixed 32-47; bit 48
+# (PERF_METRICS), 55, 58, 60-63 are flags the extension or nobody here handles.
+HANDLED_BITS = (1 << 48) - 1

@@ -1,0 +1,246 @@
+"""``trace``: replay a file of guest operations.
+
+Why: a trace is how a bug report, a captured guest (``perf trace -e msr:*``) or a
+hand-written corner case becomes a run the model can price and check. The format
+is line based (docs/trace-format.md); the whole file is parsed before anything
+runs, so a malformed line is reported with its number and no operation is issued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..errors import ConfigError, GuestFault
+from .base import CounterRow, Workload, WorkloadOutput
+from .profiles import Profile, Truth, resolve
+
+VERBS = ("vcpu", "wrmsr", "rdmsr", "rdpmc", "run", "sched", "migrate", "cpl", "expect")
+
+
+class TraceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["trace"]
+    path: str | None = Field(None, description="the trace file (relative to the working dir)")
+    text: str | None = Field(None, description="the trace itself, inline")
+    profile: str | Profile = Field(
+        "specint", description="rates `run N cycles` retires (see docs/workloads.md)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TraceConfig:
+        if (self.path is None) == (self.text is None):
+            raise ConfigError("workload.path", self.path, "give exactly one of path and text")
+        resolve(self.profile)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    line: int
+    verb: str
+    args: tuple[Any, ...]
+
+
+class TraceError(ConfigError):
+    """A malformed trace line: names the line, what was found, and what is allowed."""
+
+
+def _int(text: str, line: int, what: str) -> int:
+    try:
+        value = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise TraceError(f"trace line {line}", text, f"{what} must be an integer") from None
+    if value < 0:
+        raise TraceError(f"trace line {line}", text, f"{what} must be >= 0")
+    return value
+
+
+def _cpl(opts: list[str], line: int) -> int:
+    cpl = 0
+    for opt in opts:
+        key, eq, val = opt.partition("=")
+        if key != "cpl" or not eq:
+            raise TraceError(f"trace line {line}", opt, "the only option is cpl=0..3")
+        cpl = _int(val, line, "cpl")
+        if cpl > 3:
+            raise TraceError(f"trace line {line}", val, "cpl must be 0-3")
+    return cpl
+
+
+def parse(text: str, events: set[str], vcpus: int, pcpus: int) -> list[Op]:
+    """Every line checked before anything runs; the first bad one raises TraceError."""
+    ops: list[Op] = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        verb, rest = words[0].lower(), words[1:]
+        where = f"trace line {n}"
+        if verb not in VERBS:
+            raise TraceError(where, verb, f"unknown operation; allowed: {', '.join(VERBS)}")
+        if verb == "wrmsr":
+            if len(rest) != 2:
+                raise TraceError(where, raw.strip(), "usage: wrmsr MSR VALUE")
+            msr, value = _int(rest[0], n, "MSR"), _int(rest[1], n, "value")
+            if value >= 1 << 64 or msr >= 1 << 32:
+                raise TraceError(where, raw.strip(), "MSR is 32 bits, value 64 bits")
+            ops.append(Op(n, verb, (msr, value)))
+        elif verb in ("rdmsr", "rdpmc"):
+            if len(rest) != 1:
+                raise TraceError(
+                    where, raw.strip(), f"usage: {verb} {'MSR' if verb == 'rdmsr' else 'ECX'}"
+                )
+            ops.append(Op(n, verb, (_int(rest[0], n, "index"),)))
+        elif verb == "expect":
+            # expect rdmsr MSR VALUE | expect rdpmc ECX VALUE: the last read must match
+            if len(rest) != 3 or rest[0] not in ("rdmsr", "rdpmc"):
+                raise TraceError(where, raw.strip(), "usage: expect rdmsr|rdpmc INDEX VALUE")
+            ops.append(Op(n, verb, (rest[0], _int(rest[1], n, "index"), _int(rest[2], n, "value"))))
+        elif verb == "run":
+            if len(rest) < 2:
+                raise TraceError(where, raw.strip(), "usage: run N cycles|EVENT [cpl=N]")
+            count = _int(rest[0], n, "N")
+            what = rest[1]
+            if what != "cycles" and what not in events:
+                raise TraceError(
+                    where, what, f"unknown event; known: cycles, {', '.join(sorted(events))}"
+                )
+            ops.append(Op(n, verb, (count, what, _cpl(rest[2:], n))))
+        elif verb == "sched":
+            if rest not in (["out"], ["in"]):
+                raise TraceError(where, raw.strip(), "usage: sched out | sched in")
+            ops.append(Op(n, verb, (rest[0],)))
+        elif verb == "migrate":
+            if len(rest) != 1:
+                raise TraceError(where, raw.strip(), "usage: migrate PCPU")
+            p = _int(rest[0], n, "pCPU")
+            if p >= pcpus:
+                raise TraceError(where, p, f"the host has pCPUs 0-{pcpus - 1}")
+            ops.append(Op(n, verb, (p,)))
+        elif verb == "vcpu":
+            if len(rest) != 1:
+                raise TraceError(where, raw.strip(), "usage: vcpu N")
+            v = _int(rest[0], n, "vCPU")
+            if v >= vcpus:
+                raise TraceError(where, v, f"the machine has vCPUs 0-{vcpus - 1}")
+            ops.append(Op(n, verb, (v,)))
+        elif verb == "cpl":
+            if len(rest) != 1:
+                raise TraceError(where, raw.strip(), "usage: cpl N")
+            c = _int(rest[0], n, "cpl")
+            if c > 3:
+                raise TraceError(where, c, "cpl must be 0-3")
+            ops.append(Op(n, verb, (c,)))
+    return ops
+
+
+class Trace(Workload):
+    """Replays a trace on the machine's vCPUs; reads, faults and mismatches are reported."""
+
+    name: ClassVar[str] = "trace"
+    Config: ClassVar[type[BaseModel]] = TraceConfig
+    config: TraceConfig
+
+    def _text(self) -> str:
+        cfg = self.config
+        if cfg.text is not None:
+            return cfg.text
+        assert cfg.path is not None
+        try:
+            return Path(cfg.path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                "workload.path", cfg.path, f"cannot be read ({exc.strerror})"
+            ) from None
+
+    def run(self) -> WorkloadOutput:
+        m = self.machine
+        events = set(m.vcpus[0].pmu.events)
+        ops = parse(self._text(), events, len(m.vcpus), len(m.host.pcpus))
+        profile = resolve(self.config.profile)
+        truth = Truth(profile)
+        names = sorted(
+            n for n in ("cycles", *profile.user.rates, *profile.kernel.rates) if n in events
+        )
+        cycles = [0] * len(m.vcpus)
+        vcpu = m.vcpus[0]
+        reads: list[dict[str, Any]] = []
+        faults: list[dict[str, Any]] = []
+        mismatches: list[dict[str, Any]] = []
+        last: dict[tuple[str, int], int] = {}
+        for op in ops:
+            try:
+                if op.verb == "vcpu":
+                    vcpu = m.vcpus[op.args[0]]
+                elif op.verb == "cpl":
+                    vcpu.cpl = op.args[0]
+                elif op.verb == "wrmsr":
+                    vcpu.wrmsr(*op.args)
+                elif op.verb == "rdmsr":
+                    v = vcpu.rdmsr(op.args[0])
+                    last[("rdmsr", op.args[0])] = v
+                    reads.append(
+                        {"line": op.line, "vcpu": vcpu.index, "rdmsr": op.args[0], "value": v}
+                    )
+                elif op.verb == "rdpmc":
+                    v = vcpu.rdpmc(op.args[0])
+                    last[("rdpmc", op.args[0])] = v
+                    reads.append(
+                        {"line": op.line, "vcpu": vcpu.index, "rdpmc": op.args[0], "value": v}
+                    )
+                elif op.verb == "expect":
+                    kind, idx, want = op.args
+                    got = last.get((kind, idx))
+                    if got != want:
+                        mismatches.append({"line": op.line, "expected": want, "read": got})
+                elif op.verb == "run":
+                    n, what, cpl = op.args
+                    if what == "cycles":
+                        c0 = cycles[vcpu.index]
+                        c1 = c0 + n
+                        u0, k0 = truth.split(c0)
+                        u1, k1 = truth.split(c1)
+                        for name in names:
+                            ru, rk = truth.rates(name)
+                            vcpu.retire(name, int(u1 * ru) - int(u0 * ru), 3)
+                            vcpu.retire(name, int(k1 * rk) - int(k0 * rk), 0)
+                        cycles[vcpu.index] = c1
+                        vcpu.clock = c1
+                        m.host.advance(max(cycles) / profile.ghz)
+                    else:
+                        vcpu.retire(what, n, cpl)
+                elif op.verb == "sched":
+                    for cb in m.host.on_sched:
+                        cb(vcpu, op.args[0])
+                elif op.verb == "migrate":
+                    for cb in m.host.on_sched:
+                        cb(vcpu, "out")
+                    m.host.placement[vcpu.index] = op.args[0]
+                    m.ledger.events["vcpu_migration"] += 1
+                    for cb in m.host.on_sched:
+                        cb(vcpu, "in")
+            except GuestFault as exc:
+                faults.append({"line": op.line, "vector": exc.vector, "what": str(exc)})
+        for each in m.vcpus:
+            each.sync()
+        rows = [
+            CounterRow(cpu.index, pmc.name, str(pmc.key), pmc.value)
+            for cpu in m.vcpus
+            for pmc in cpu.counters.values()
+            if pmc.value
+        ]
+        return WorkloadOutput(
+            rows=rows,
+            guest_ns=max(cycles) / profile.ghz,
+            extra={
+                "operations": len(ops),
+                "reads": reads[:1000],
+                "faults": faults,
+                "mismatches": mismatches,
+                "pmis": sum(len(v.pmis) for v in m.vcpus),
+            },
+        )
