@@ -90,14 +90,15 @@ def test_seed_skip_reprogram_migrated_falls_back_to_reprogramming() -> None:
 
 
 def test_seed_grouped_separate_vs_one_counter_emulated_vs_mediated() -> None:
-    # The grouped extension is not on this branch: "all-in-one" is one plain counter.
+    # "all-in-one" is the grouped extension's counter: one PMC, a host group of four.
     r = run("seed-grouped.toml", "emulated,mediated", duration_ms=20.0)
     em, med = r["emulated"]["workload"], r["mediated"]["workload"]
-    assert em["grouped_extension"] is False
+    assert em["grouped_extension"] is True
     assert em["separate_exits_per_poll"] == 4.0  # one RDPMC exit per counter
-    assert em["all-in-one_exits_per_poll"] == 1.0
+    assert em["all-in-one_exits_per_poll"] == 1.0  # one RDPMC reads all four fields
     assert em["separate_perf_creates"] == 4
-    assert em["all-in-one_perf_creates"] == 1
+    assert em["all-in-one_perf_creates"] == 4  # a group of four host events
+    assert r["emulated"]["perf_ops"]["enable"] == 4  # created disabled, then enabled
     assert med["separate_exits_per_poll"] == med["all-in-one_exits_per_poll"] == 0.0
     assert med["separate_perf_creates"] == med["all-in-one_perf_creates"] == 0
     assert r["mediated"]["exits"].get("rdpmc", 0) == 0

@@ -9,6 +9,7 @@ host boundary or poll), never cycle by cycle.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -275,9 +276,23 @@ class Polling(Workload):
             whole.start()
             drv.disable_all()
             idxs: list[int] = []
-            events = cfg.events if layout == "separate" else cfg.events[:1]
+            read_grouped: Any = None
+            events = cfg.events if layout == "separate" or grouped else cfg.events[:1]
             if layout == "all-in-one" and grouped:
-                idxs = [grouped[0].idx]
+                # The extension's all-in-one counter: every event lands in its own
+                # field; the guest enables it through its control MSR and reads the
+                # spliced value with one RDPMC (or RDMSR when it has no RDPMC index).
+                pmc = grouped[0]
+                rows_of = [h for h in vcpu.msr_table.values() if h.counter == pmc.idx]
+                ctrl = next(h.msr for h in rows_of if h.klass != "counter")
+                data = next(h.msr for h in rows_of if h.klass == "counter")
+                vcpu.wrmsr(ctrl, 0b11)  # OS + USR
+                ecx = next((e for e, r in vcpu.rdpmc_readers().items() if r == pmc.read), None)
+                if ecx is not None:
+                    read_grouped = functools.partial(vcpu.rdpmc, ecx)
+                else:
+                    read_grouped = functools.partial(vcpu.rdmsr, data)
+                idxs = [pmc.idx]
             else:
                 for i, e in enumerate(events):
                     drv.write_counter(i, 0)
@@ -306,8 +321,11 @@ class Polling(Workload):
                 t = nxt
                 m.host.advance(t)
                 reads.start()
-                for idx in idxs:
-                    drv.read_counter(idx)
+                if read_grouped is not None:
+                    read_grouped()
+                else:
+                    for idx in idxs:
+                        drv.read_counter(idx)
                 vcpu.sync()
                 reads.stop()
                 polls += 1
@@ -317,7 +335,7 @@ class Polling(Workload):
                     value = drv.read_counter(i)
                     rows.append(CounterRow(vcpu.index, f"gp{i}", e, value, retired[e]))
             for i in idxs:
-                if i < len(events) and not grouped:
+                if i < len(events) and read_grouped is None:
                     drv.stop_gp(i, drv.gp_key(events[i]), usr=True, os=True)
             m.host.advance(t + 3 * m.host.slice_ns)  # idle slices: lazy release happens
             t += 3 * m.host.slice_ns
