@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from .counters import EventKey, Pmc
+from .guest import GuestDriver
 from .hookspecs import hookimpl
 from .msr import MsrHandler
 
 if TYPE_CHECKING:
-    from .guest import GuestDriver
     from .machine import Machine
     from .vcpu import Vcpu
 
@@ -213,6 +213,20 @@ class Backend:
         """Capabilities of the configured PMU, known before any vCPU exists."""
         raise NotImplementedError
 
+    # The guest driver's class; a backend sets it (GuestDriver subclass for its vendor).
+    GuestDriverClass: ClassVar[type[GuestDriver] | None] = None
+
     def guest_driver(self, vcpu: Vcpu) -> GuestDriver:
-        """The guest perf driver's MSR sequences on this vendor."""
-        raise NotImplementedError
+        """The guest perf driver of ``vcpu``: one per vCPU, as the guest kernel has one.
+
+        Cached on the vCPU because the driver keeps the guest's bookkeeping (which
+        counters it made active, which a disable-all stopped); two drivers of one
+        vCPU would disagree about it.
+        """
+        drv = vcpu.ext.get("guest-driver")
+        if drv is None:
+            if self.GuestDriverClass is None:
+                raise NotImplementedError(f"backend {self.name!r} has no guest driver")
+            drv = vcpu.ext["guest-driver"] = self.GuestDriverClass(vcpu)
+        assert isinstance(drv, GuestDriver)
+        return drv

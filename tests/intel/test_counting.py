@@ -171,3 +171,21 @@ def test_retire_rejects_unknown_events_and_negative_counts(cpu: object) -> None:
     cpu.retire((0xC4, 0x01), 9)  # type: ignore[attr-defined]
     cpu.retire("branches", 4)  # type: ignore[attr-defined]  # 0xC4/0x00: another umask
     assert cpu.rdmsr(0xC1) == 9  # type: ignore[attr-defined]
+
+
+def test_v1_guest_driver_re_enables_what_disable_all_stopped() -> None:
+    """Linux's v1 enable_all sets EN again on each active counter (no GLOBAL_CTRL)."""
+    cpu = make(version=1, fixed_counters=0, gp_counters=2)
+    drv = cpu.machine.backend.guest_driver(cpu)
+    assert cpu.machine.backend.guest_driver(cpu) is drv  # one driver per vCPU
+    drv.program_gp(0, (0x3C, 0x00), usr=True, os=True)
+    drv.program_gp(1, (0xC4, 0x00), usr=True, os=True)
+    drv.stop_gp(1, (0xC4, 0x00), usr=True, os=True)  # inactive: must stay off
+    drv.disable_all()
+    cpu.retire("cycles", 10)
+    assert cpu.rdmsr(0xC1) == 0
+    drv.enable_all()
+    cpu.retire("cycles", 10)
+    cpu.retire("branches", 10)
+    assert (cpu.rdmsr(0xC1), cpu.rdmsr(0xC2)) == (10, 0)
+    assert cpu.rdmsr(0x186) == 0x43003C and cpu.rdmsr(0x187) == 0x03 << 16 | 0xC4

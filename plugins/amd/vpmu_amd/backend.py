@@ -17,6 +17,7 @@ from .pmu import AmdPmu, caps_of
 class AmdBackend(Backend):
     """AMD core PMU: legacy K7, core extension, PerfMonV2, with KVM's rules."""
 
+    GuestDriverClass = AmdGuestDriver
     name: ClassVar[str] = "amd"
     Config: ClassVar[type[AmdConfig]] = AmdConfig
     config: AmdConfig
@@ -40,9 +41,6 @@ class AmdBackend(Backend):
     def event_select_mask(self) -> int:
         # Filter entries carry the 12-bit select: bits 35:32 take part in matching.
         return M.EVENT_SELECT_MASK
-
-    def guest_driver(self, vcpu: Vcpu) -> AmdGuestDriver:
-        return AmdGuestDriver(vcpu)
 
     def create_pmu(self, vcpu: Vcpu) -> AmdPmu:
         return AmdPmu(vcpu, self.config, self.name)

@@ -16,6 +16,7 @@ from .pmu import IntelPmu, caps_of
 class IntelBackend(Backend):
     """Intel architectural PMU, versions 0-5, with KVM's rules."""
 
+    GuestDriverClass = IntelGuestDriver
     name: ClassVar[str] = "intel"
     Config: ClassVar[type[IntelConfig]] = IntelConfig
     config: IntelConfig
@@ -53,9 +54,6 @@ class IntelBackend(Backend):
 
     def event_select_mask(self) -> int:
         return 0xFF
-
-    def guest_driver(self, vcpu: Vcpu) -> IntelGuestDriver:
-        return IntelGuestDriver(vcpu)
 
     def create_pmu(self, vcpu: Vcpu) -> IntelPmu:
         return IntelPmu(vcpu, self.config, self.name)

@@ -6,17 +6,25 @@ from collections.abc import Mapping
 
 from vpmu_core.counters import FIXED_BASE, EventKey
 from vpmu_core.guest import GuestDriver, PmiClient, as_client
+from vpmu_core.vcpu import Vcpu
 
 from . import msrs as M
 
 
 class IntelGuestDriver(GuestDriver):
+    def __init__(self, vcpu: Vcpu) -> None:
+        super().__init__(vcpu)
+        self.active: dict[int, int] = {}  # GP counter -> its PERFEVTSEL with EN
+        self.stopped: set[int] = set()  # counters a v1 disable_all cleared EN on
+
     def program_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
         sel, umask = key
         value = (sel & 0xFF) | (umask << 8) | M.EVTSEL_EN
         value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
         value |= M.EVTSEL_INT if intr else 0
         self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
+        self.active[i] = value
+        self.stopped.discard(i)
 
     def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
         """x86_pmu_disable_event: the same config with the enable bit clear."""
@@ -25,6 +33,8 @@ class IntelGuestDriver(GuestDriver):
         value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
         value |= M.EVTSEL_INT if intr else 0
         self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
+        self.active.pop(i, None)
+        self.stopped.discard(i)
 
     def read_status(self) -> int:
         if not self.vcpu.pmu.caps.has_global_status:
@@ -72,15 +82,21 @@ class IntelGuestDriver(GuestDriver):
     def enable_all(self) -> None:
         if self.vcpu.pmu.caps.has_global_ctrl:
             self.vcpu.wrmsr(M.GLOBAL_CTRL, self._all_mask())
+            return
+        # v1 (x86_pmu_enable_all): set EN again on the counters disable_all stopped
+        for i in sorted(self.stopped):
+            self.vcpu.wrmsr(M.PERFEVTSEL0 + i, self.active[i])
+        self.stopped.clear()
 
     def disable_all(self) -> None:
         if self.vcpu.pmu.caps.has_global_ctrl:
             self.vcpu.wrmsr(M.GLOBAL_CTRL, 0)
             return
-        for i in range(self.gp_counters):  # v1: clear each EN bit
+        for i in sorted(self.active):  # v1 (x86_pmu_disable_all): clear each active EN
             sel = self.vcpu.rdmsr(M.PERFEVTSEL0 + i)
             if sel & M.EVTSEL_EN:
                 self.vcpu.wrmsr(M.PERFEVTSEL0 + i, sel & ~M.EVTSEL_EN)
+                self.stopped.add(i)
 
     def handle_pmi(self, rearm: Mapping[int, int] | PmiClient) -> int:
         """intel_pmu_handle_irq (spec amd-and-topdown.md §4.3, costs.md §4d), late ack.
