@@ -114,3 +114,19 @@ def test_cli_validate_plugins_schema() -> None:
     )
     proc = vpmu_cli("schema")
     assert proc.returncode == 0 and '"pmu"' in proc.stdout
+
+
+def test_atomic_write_leaves_an_ordinary_file(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from vpmu_core.io import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "r.json"
+        atomic_write_text(out, "{}\n")
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+        assert out.read_text() == "{}\n" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    finally:
+        os.umask(umask)
