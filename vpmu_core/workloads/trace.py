@@ -49,6 +49,15 @@ class TraceError(ConfigError):
     """A malformed trace line: names the line, what was found, and what is allowed."""
 
 
+# Operations taking one integer below a bound (the machine's pCPUs or vCPUs, or 4
+# privilege levels): verb -> (what it names, usage).
+_ONE_INDEX: dict[str, tuple[str, str]] = {
+    "migrate": ("pCPU", "migrate PCPU"),
+    "vcpu": ("vCPU", "vcpu N"),
+    "cpl": ("cpl", "cpl N"),
+}
+
+
 def _int(text: str, line: int, what: str) -> int:
     try:
         value = int(text.replace("_", ""), 0)
@@ -114,27 +123,15 @@ def parse(text: str, events: set[str], vcpus: int, pcpus: int) -> list[Op]:
             if rest not in (["out"], ["in"]):
                 raise TraceError(where, raw.strip(), "usage: sched out | sched in")
             ops.append(Op(n, verb, (rest[0],)))
-        elif verb == "migrate":
+        elif verb in _ONE_INDEX:
+            what, usage = _ONE_INDEX[verb]
             if len(rest) != 1:
-                raise TraceError(where, raw.strip(), "usage: migrate PCPU")
-            p = _int(rest[0], n, "pCPU")
-            if p >= pcpus:
-                raise TraceError(where, p, f"the host has pCPUs 0-{pcpus - 1}")
-            ops.append(Op(n, verb, (p,)))
-        elif verb == "vcpu":
-            if len(rest) != 1:
-                raise TraceError(where, raw.strip(), "usage: vcpu N")
-            v = _int(rest[0], n, "vCPU")
-            if v >= vcpus:
-                raise TraceError(where, v, f"the machine has vCPUs 0-{vcpus - 1}")
-            ops.append(Op(n, verb, (v,)))
-        elif verb == "cpl":
-            if len(rest) != 1:
-                raise TraceError(where, raw.strip(), "usage: cpl N")
-            c = _int(rest[0], n, "cpl")
-            if c > 3:
-                raise TraceError(where, c, "cpl must be 0-3")
-            ops.append(Op(n, verb, (c,)))
+                raise TraceError(where, raw.strip(), f"usage: {usage}")
+            value = _int(rest[0], n, what)
+            top = {"migrate": pcpus, "vcpu": vcpus, "cpl": 4}[verb]
+            if value >= top:
+                raise TraceError(where, value, f"{what} must be 0-{top - 1}")
+            ops.append(Op(n, verb, (value,)))
     return ops
 
 
