@@ -99,6 +99,14 @@ class Pmc:
     def write(self, value: int) -> None:
         self.value = value & self.mask
 
+    def reset(self) -> None:
+        """vCPU RESET of what the counter itself holds; the backend resets its registers.
+
+        An extension's counter with state of its own (a control register, hidden
+        sub-counts) overrides this, so ``Vcpu.reset`` needs no knowledge of it.
+        """
+        self.value = 0
+
     def events_to_overflow(self) -> int:
         """How many more events until the next wrap; the engine steps straight to it."""
         return self.mask + 1 - self.value

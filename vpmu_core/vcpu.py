@@ -421,7 +421,7 @@ class Vcpu:
     def reset(self) -> None:
         """vCPU RESET: architectural reset values, LVTPC masked, pending work dropped."""
         for pmc in self.counters.values():
-            pmc.value = 0
+            pmc.reset()
         self.pmu.reset()
         self.lvtpc.value = LVTPC_RESET
         self._pmi_pending = False

@@ -211,3 +211,15 @@ def test_any_write_is_architectural(plugins: vpmu.PluginManager, msr: int, value
     cpu.retire("branches", 3)
     cpu.retire("topdown-slots", 3)
     cpu.rdmsr(msr)
+
+
+def test_vcpu_reset_clears_the_fields_and_the_control(build: Any) -> None:
+    m = build(grouped_config())
+    cpu = m.vcpus[0]
+    cpu.wrmsr(CTRL, 0b1011)  # OS, USR, PMI
+    cpu.retire("branches", 5)
+    assert cpu.rdmsr(DATA) != 0
+    cpu.reset()
+    assert (cpu.rdmsr(DATA), cpu.rdmsr(CTRL)) == (0, 0)
+    cpu.retire("branches", 5)
+    assert cpu.rdmsr(DATA) == 0  # the control is off again: nothing counts

@@ -206,3 +206,17 @@ def test_perf_metrics_reserved_bits_on_ice_lake(build: Any) -> None:
     cpu = topdown(build, 4)
     with pytest.raises(vpmu.GuestFault):
         cpu.wrmsr(PERF_METRICS, 1 << 32)
+
+
+def test_vcpu_reset_clears_the_hidden_sub_counts(build: Any) -> None:
+    """RESET zeroes PERF_METRICS' hidden counts: the next interval is its own fractions."""
+    cpu = topdown(build)
+    run_interval(cpu, 1000, (400, 100, 200, 300))
+    cpu.reset()
+    assert cpu.rdmsr(PERF_METRICS) == 0 and cpu.rdmsr(FIXED_CTR3) == 0
+    assert cpu.rdmsr(GLOBAL_CTRL) == 0xFF  # RESET: GP enables only, EN_PERF_METRICS clear
+    cpu.wrmsr(FIXED_CTR_CTRL, FIXED3_OS_USR)
+    cpu.wrmsr(GLOBAL_CTRL, (1 << 35) | EN_PERF_METRICS)
+    run_interval(cpu, 1000, (250, 250, 250, 250))
+    # without the reset the old counts would still weigh in: [102, 26, 51, 76] mixed in
+    assert fields(cpu.rdmsr(PERF_METRICS)) == [64, 64, 64, 63]

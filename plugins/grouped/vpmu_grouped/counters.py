@@ -119,6 +119,14 @@ class FieldView(_View):
         return self.fmask + 1 - self.read()
 
 
+# The control register of a config-declared all-in-one counter (the fixed counters'
+# field layout): bit 0 OS, bit 1 USR, bit 3 PMI.
+CTRL_OS = 1
+CTRL_USR = 2
+CTRL_PMI = 8
+CTRL_WRITABLE = CTRL_OS | CTRL_USR | CTRL_PMI
+
+
 class GroupedPmc(Pmc):
     """A PMC backed by a perf group: ``max_nr_events`` = field count, one host slot each.
 
@@ -148,6 +156,18 @@ class GroupedPmc(Pmc):
 
     def parts(self) -> list[tuple[str, int]]:
         return [(v.name, v.read()) for v in self.views]
+
+    def set_control(self, value: int) -> None:
+        """Store and decode the control register (a guest write, a restore, a reset)."""
+        self.control = value
+        self.os = bool(value & CTRL_OS)
+        self.usr = bool(value & CTRL_USR)
+        self.local_en = bool(value & (CTRL_OS | CTRL_USR))
+        self.intr = bool(value & CTRL_PMI)
+
+    def reset(self) -> None:
+        super().reset()
+        self.set_control(0)
 
 
 def generic_pmc(idx: int, cfg: CounterConfig) -> GroupedPmc:

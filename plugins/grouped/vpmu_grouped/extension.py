@@ -20,7 +20,7 @@ from vpmu_core.hookspecs import hookimpl
 from vpmu_core.msr import COUNTER, FIXED_CTRL, METRICS, MsrHandler
 
 from .config import METRIC_BASE, GroupedConfig, check_against_backend
-from .counters import GroupedPmc, generic_pmc
+from .counters import CTRL_WRITABLE, GroupedPmc, generic_pmc
 from .topdown import (
     EN_PERF_METRICS,
     L1_EVENTS,
@@ -35,10 +35,6 @@ if TYPE_CHECKING:
     from vpmu_core.machine import Machine
     from vpmu_core.vcpu import Vcpu
 
-CTRL_OS = 1
-CTRL_USR = 2
-CTRL_PMI = 8
-CTRL_WRITABLE = CTRL_OS | CTRL_USR | CTRL_PMI
 FIXED3 = 3
 
 
@@ -140,7 +136,7 @@ class GroupedExtension:
         for pmc, ctrl in zip(pmcs, controls, strict=True):
             if isinstance(pmc, TopdownMetrics):
                 continue  # follows fixed counter 3, restored by the backend
-            _decode(pmc, ctrl)
+            pmc.set_control(ctrl)
             vcpu.request_reprogram(pmc)
 
     # -------------------------------------------------------------- builders
@@ -157,7 +153,7 @@ class GroupedExtension:
                 bad = value & ~CTRL_WRITABLE
                 raise GuestFault(13, f"{pmc.name} control reserved bits {bad:#x}")
             if value != pmc.control:
-                _decode(pmc, value)
+                pmc.set_control(value)
                 vcpu.request_reprogram(pmc)
 
         return [
@@ -199,11 +195,3 @@ class GroupedExtension:
             counter=metrics.idx,
             owner=self.name,
         )
-
-
-def _decode(pmc: GroupedPmc, value: int) -> None:
-    pmc.control = value
-    pmc.os = bool(value & CTRL_OS)
-    pmc.usr = bool(value & CTRL_USR)
-    pmc.local_en = bool(value & (CTRL_OS | CTRL_USR))
-    pmc.intr = bool(value & CTRL_PMI)

@@ -153,7 +153,9 @@ class TopdownMetrics(GroupedPmc):
         self.counts = [x & v.mask for x, v in zip(counts, self.views, strict=True)]
         self.value = 0
 
-    def reset_hidden(self) -> None:
+    def reset(self) -> None:
+        """RESET zeroes the hidden sub-counts; the enables follow fixed counter 3."""
+        self.value = 0
         self.counts = [0] * (self.metrics + 1)
 
     def follow_fixed3(self, fixed3: Any, global_ctrl: int) -> bool:

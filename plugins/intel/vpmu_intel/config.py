@@ -8,8 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vpmu_core.errors import ConfigError
 
-QUIRKS = ("kvm-no-status-set",)
-
 
 class IntelConfig(BaseModel):
     """An Intel architectural PMU as CPUID.0AH and PERF_CAPABILITIES describe it."""

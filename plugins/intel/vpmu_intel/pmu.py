@@ -43,11 +43,6 @@ def _events() -> dict[str, tuple[EventKey, ...]]:
     return {k: tuple(v) for k, v in table.items()}
 
 
-def sign_extend_32(value: int) -> int:
-    """Legacy IA32_PMCx writes: bits 63:32 ignored, bit 31 replicated upward (§5)."""
-    return ((value & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000
-
-
 def caps_of(cfg: IntelConfig) -> Caps:
     return Caps(
         vendor="GenuineIntel",
@@ -366,6 +361,7 @@ class IntelPmu(VendorPmu):
         mask = pmc.mask
 
         def write(value: int) -> None:
+            # §5: bits 63:32 ignored, bit 31 replicated upward, then masked to the width
             pmc.value = (((value & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000) & mask
 
         return write
