@@ -86,3 +86,17 @@ class Duplicate:
 def test_two_plugins_registering_one_name_is_an_error_naming_both() -> None:
     with pytest.raises(PluginError, match="'intel' is registered by both"):
         vpmu.PluginManager(plugins=[("dup", Duplicate())])
+
+
+def test_each_manager_has_the_config_schema_of_its_own_plugins() -> None:
+    import gc
+
+    # alternate managers, collecting each, so a new one is likely allocated where a
+    # collected one lived (a cache keyed by id() then hands it the wrong schema)
+    for _ in range(5):
+        without = vpmu.PluginManager(disable=["amd"]).schema().model_json_schema()
+        gc.collect()
+        assert '"amd"' not in str(without).replace("'", '"')
+        full = vpmu.PluginManager(disable=[]).schema().model_json_schema()
+        gc.collect()
+        assert '"amd"' in str(full).replace("'", '"')

@@ -132,13 +132,17 @@ def _union(pm: PluginManager, kind: str, tag: str) -> Any:
     return Annotated[Union[tuple(models)], Field(discriminator=tag)]  # noqa: UP007
 
 
-_cache: dict[int, type[BaseModel]] = {}
+DEFAULT_STRATEGY = {"name": "emulated"}  # today's mainline KVM, when a config names none
 
 
 def root_model(pm: PluginManager) -> type[BaseModel]:
-    """The model of a whole config file for the plugins ``pm`` holds."""
-    cached = _cache.get(id(pm))
-    if cached is not None:
+    """The model of a whole config file for the plugins ``pm`` holds.
+
+    Kept on the manager itself: a cache keyed by ``id(pm)`` could hand a new
+    manager, allocated where a collected one lived, the old one's schema.
+    """
+    if pm._root_model is not None:
+        cached: type[BaseModel] = pm._root_model
         return cached
     fields: dict[str, Any] = {
         "machine": (MachineConfig, Field(default_factory=MachineConfig)),
@@ -165,13 +169,13 @@ def root_model(pm: PluginManager) -> type[BaseModel]:
     else:
         fields["extensions"] = (list[str], Field(default_factory=list, max_length=0))
     model = create_model("VpmuConfig", __config__=ConfigDict(extra="forbid"), **fields)
-    _cache[id(pm)] = model
+    pm._root_model = model
     return model
 
 
 def _defaults(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
-    data.setdefault("strategy", {"name": "emulated"})
+    data.setdefault("strategy", dict(DEFAULT_STRATEGY))
     return data
 
 
@@ -208,7 +212,7 @@ def _check_plugins(data: dict[str, Any], pm: PluginManager, source: str | None) 
     for table, (kind, tag) in DISCRIMINATORS.items():
         section = data.get(table)
         if table == "strategy" and section is None:
-            section = {"name": "emulated"}
+            section = DEFAULT_STRATEGY
         if not isinstance(section, dict):
             continue
         name = section.get(tag)

@@ -90,6 +90,7 @@ class PluginManager:
         self.infos: dict[str, PluginInfo] = {}
         self.registry: dict[str, dict[str, type[Any]]] = {k: {} for k in KINDS}
         self.origin: dict[tuple[str, str], str] = {}
+        self._root_model: Any = None  # the config model for these plugins, built on first use
         if entry_points:
             self._load_entry_points()
         for name, module in plugins:
