@@ -68,6 +68,13 @@ class Strategy:
     Config: ClassVar[type[BaseModel]]
     # MSRs a VM transition switches for this strategy (VMCS / auto-load list), per exit.
     transition_msrs_per_exit: ClassVar[int] = 0
+    # Sharding (workloads/parallel.py). True promises: this strategy's vCPUs interact only
+    # through the host model (pCPUs, migrations, host perf events), so vCPUs the host keeps
+    # apart can be simulated in separate processes with an identical ledger. False: serial.
+    shardable: ClassVar[bool] = False
+    # It backs guest counters with host perf events: the first one created on a host with
+    # none flips perf_sched_events once, host-wide, so shards must not each pay for it.
+    creates_host_events: ClassVar[bool] = False
 
     def __init__(self, config: Any, machine: Machine) -> None:
         self.config = config

@@ -183,6 +183,8 @@ class PerfBackedStrategy(Strategy):
     ``register`` and ``mediated``): they differ only in their ``Allocator``."""
 
     Allocator: ClassVar[type[PerfAllocatorBase]]
+    shardable: ClassVar[bool] = True
+    creates_host_events: ClassVar[bool] = True
 
     @hookimpl
     def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:

@@ -180,6 +180,7 @@ class Mediated(Strategy):
     name: ClassVar[str] = "mediated"
     Config: ClassVar[type[BaseModel]] = MediatedConfig
     transition_msrs_per_exit: ClassVar[int] = 3  # GLOBAL_CTRL: load guest, save guest, host 0
+    shardable: ClassVar[bool] = True
 
     @classmethod
     def check(cls, config: Any, plugins: Any) -> None:

@@ -87,6 +87,7 @@ class Register(Strategy):
     name: ClassVar[str] = "register"
     Config: ClassVar[type[BaseModel]] = RegisterConfig
     transition_msrs_per_exit: ClassVar[int] = 2  # GLOBAL_CTRL: guest on entry, host on exit
+    shardable: ClassVar[bool] = True
 
     @hookimpl
     def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:

@@ -4,11 +4,13 @@ Why it is safe only sometimes: vCPUs interact through the host -- two vCPUs on o
 pCPU compete for its counters, a migration moves host events between pCPUs, and
 the host-wide ``perf_sched_events`` key makes the *first* perf event creation on
 the whole host pay an RCU grace period. :func:`can_shard` allows processes only
-when none of that can happen: every vCPU has a pCPU of its own for the whole run,
-and either the strategy creates no host perf events or a host event that predates
-the VM holds the key. Each process then builds the same machine, runs its own
-vCPUs, and returns its ledger delta; deltas are summed in shard order, so the
-result is identical to the serial run (tests/test_perf_workloads.py checks it).
+when none of that can happen: the strategy declares ``shardable`` (its vCPUs share
+nothing outside the host model), every vCPU has a pCPU of its own for the whole
+run, and either the strategy creates no host perf events (``creates_host_events``)
+or a host event that predates the VM holds the key. Each process then builds the
+same machine, runs its own vCPUs, and returns its ledger delta; deltas are summed
+in shard order, so the result is identical to the serial run
+(tests/test_perf_workloads.py checks it).
 """
 
 from __future__ import annotations
@@ -19,22 +21,24 @@ from typing import TYPE_CHECKING, Any
 from ..ledger import Ledger
 
 if TYPE_CHECKING:
+    from ..guest_perf import ProgressFn, VcpuResult
     from ..machine import Machine
-    from .perf import ProgressFn, VcpuResult
 
 _CONFIG: Any = None
 _QUEUE: Any = None
 
 
 def can_shard(machine: Machine, vcpus: list[int]) -> bool:
-    from ..strategies.common import PerfAllocatorBase
-
+    """Whether ``vcpus`` may run in separate processes: the strategy declares it safe
+    (``Strategy.shardable``) and the host keeps them apart (see the module docstring)."""
+    strategy = machine.strategy
     host = machine.host
+    if not strategy.shardable:
+        return False
     if host.cfg.migrate_every_slices or len(machine.vcpus) > len(host.pcpus):
         return False
-    creates = any(isinstance(v.allocator, PerfAllocatorBase) for v in machine.vcpus)
     held = host.cfg.nmi_watchdog or bool(host.cfg.perf_record)
-    return not creates or held
+    return not strategy.creates_host_events or held
 
 
 def _shards(vcpus: list[int], workers: int) -> list[list[int]]:
@@ -72,7 +76,7 @@ def run_sharded(
     machine: Machine, vcpus: list[int], workers: int, progress: ProgressFn | None
 ) -> tuple[list[VcpuResult], list[Ledger]]:
     """Run ``vcpus`` in ``workers`` processes (fork); results in vCPU order."""
-    from .perf import VcpuResult
+    from ..guest_perf import VcpuResult
 
     shards = _shards(vcpus, workers)
     ctx = mp.get_context("fork")

@@ -1,0 +1,377 @@
+"""perf's core on one vCPU: scheduling, rotation, frequency mode, throttling, PMIs.
+
+Each method names the ``kernel/events/core.c`` (or ``arch/x86/events/core.c``)
+function it follows; no code is copied. Every MSR access goes through the
+backend's :class:`~vpmu_core.guest.GuestDriver` and the public vCPU API, so the
+strategy counts exits, perf operations and PMIs exactly as for any other guest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..counters import FIXED_BASE
+from .event import MAX_INTERRUPTS, NSEC_PER_SEC, PEvent
+from .schedule import assign, fixed_counter, gp_indexes
+from .session import Session
+from .throttle import SampleRateLimit
+
+if TYPE_CHECKING:
+    from ..guest import GuestDriver
+    from ..vcpu import Vcpu
+
+
+class GuestPerf:
+    """perf's core on one vCPU: scheduling, rotation, frequency mode, throttling, PMIs."""
+
+    def __init__(
+        self,
+        vcpu: Vcpu,
+        drv: GuestDriver,
+        session: Session,
+        hz: int,
+        handler_cost: Callable[[], float] | None,
+    ) -> None:
+        self.vcpu = vcpu
+        self.drv = drv
+        self.session = session
+        self.truth = session.truth
+        self.ghz = session.ghz
+        self.hz = hz
+        self.tick_ns = NSEC_PER_SEC // hz
+        self.cycles = 0
+        self.seq = 0  # perf_throttled_seq: bumped every tick
+        caps = vcpu.pmu.caps
+        fw = caps.full_width_writes
+        # x86_pmu.max_period: 2^47-1 with full-width writes, else 2^31-1 (spec §4.3)
+        self.max_period = (1 << (caps.gp_width - 1)) - 1 if fw else (1 << 31) - 1
+        self.gp = gp_indexes(vcpu)  # the GP indexes this vCPU has (holes allowed)
+        self.events: list[PEvent] = []
+        for n, name in enumerate(session.events):
+            fixed = fixed_counter(vcpu, drv.fixed_index(name))
+            ev = PEvent(n, name, drv.gp_key(name), fixed)
+            ev.usr, ev.os = session.usr, session.os
+            if session.sampling:
+                ev.sampling = True
+                if session.freq is not None:
+                    ev.freq = session.freq
+                    ev.sample_period = 1  # perf_event_alloc: freq events start at period 1
+                else:
+                    ev.sample_period = session.period or 1
+            else:
+                ev.sample_period = self.max_period  # counting: armed at -max_period
+            ev.last_period = ev.sample_period
+            ev.period_left = ev.sample_period
+            self.events.append(ev)
+        self.order = list(self.events)  # flexible groups in rotation order
+        self.by_idx: dict[int, PEvent] = {}
+        self.rotate_necessary = False
+        self.rotations = 0
+        # throttling and its auto-lowering (kernel/events/core.c)
+        self.limit = SampleRateLimit(session.max_sample_rate, session.cpu_time_max_percent, hz)
+        self.handler_cost = handler_cost
+        self.seen_pmis = len(vcpu.pmis)
+        self.stolen_ns = 0.0  # guest clock time spent in handlers (exits included)
+        self.ledger_events = vcpu.machine.ledger.events
+        self.handler_ns = 0.0
+        self.throttles = 0
+        self.pmis_handled = 0
+        self.events_names = sorted({e.name for e in self.events})
+
+    # ---------------------------------------------------------------- helpers
+    def now_ns(self) -> int:
+        """The guest's sched_clock: its cycles plus the time its handlers took."""
+        return int(self.cycles / self.ghz + self.stolen_ns)
+
+    def _truth(self, ev: PEvent) -> int:
+        return self.truth.count(ev.name, self.cycles, ev.usr, ev.os)
+
+    # ----------------------------------------- x86 scheduling (x86_schedule_events)
+    def _sched_in_all(self) -> None:
+        """ctx_sched_in of the flexible groups: add in order until one does not fit."""
+        chosen: list[PEvent] = []
+        plan: dict[int, int] = {}
+        self.rotate_necessary = False
+        for ev in self.order:
+            trial = assign([*chosen, ev], self.gp)
+            if trial is None:
+                self.rotate_necessary = True
+                break
+            chosen.append(ev)
+            plan = trial
+        for ev in chosen:
+            ev.idx = plan[ev.n]
+            self.by_idx[ev.idx] = ev
+            ev.run_since = self.cycles
+            if ev.interrupts == MAX_INTERRUPTS:  # event_sched_in unthrottles
+                ev.interrupts = 0
+            self._start(ev, reload=True)
+
+    def _sched_out_all(self) -> None:
+        for ev in self.order:
+            if ev.idx is not None and self.by_idx.get(ev.idx) is ev:
+                self._stop(ev, update=True)
+                ev.running_cycles += self.cycles - ev.run_since
+                if ev.interrupts == MAX_INTERRUPTS:  # throttled until now
+                    ev.lost_throttled += self._truth(ev) - ev.throttled_at
+                    ev.throttled_cycles += self.cycles - ev.throttled_since
+                del self.by_idx[ev.idx]
+
+    # -------------------------------------------- x86_pmu_start / x86_pmu_stop
+    def _set_period(self, ev: PEvent) -> int:
+        """x86_perf_event_set_period: the raw value armed; ``ev.reloaded`` if it overflowed."""
+        left = ev.period_left
+        period = ev.sample_period
+        ev.reloaded = False
+        if left <= -period:
+            left = period
+            ev.last_period = period
+            ev.reloaded = True
+        if left <= 0:
+            left += period
+            ev.last_period = period
+            ev.reloaded = True
+        ev.period_left = left
+        left = max(2, min(left, self.max_period))  # x86: at least 2 (the quirk)
+        assert ev.idx is not None
+        mask = self.vcpu.counters[ev.idx].mask
+        ev.prev_raw = (-left) & mask
+        return ev.prev_raw
+
+    def _update(self, ev: PEvent, raw: int) -> None:
+        """x86_perf_event_update: fold the counter's delta into count and period_left."""
+        assert ev.idx is not None
+        pmc = self.vcpu.counters[ev.idx]
+        delta = (raw - ev.prev_raw) & pmc.mask
+        if delta >> (pmc.width - 1):
+            delta -= pmc.mask + 1
+        ev.prev_raw = raw
+        ev.count += delta
+        ev.period_left -= delta
+
+    def _enable(self, ev: PEvent) -> None:
+        assert ev.idx is not None
+        if ev.idx >= FIXED_BASE:
+            self.drv.program_fixed(ev.idx - FIXED_BASE, usr=ev.usr, os=ev.os, intr=True)
+        else:
+            self.drv.start_gp(ev.idx, ev.key, usr=ev.usr, os=ev.os, intr=True)
+
+    def _disable(self, ev: PEvent) -> None:
+        assert ev.idx is not None
+        if ev.idx >= FIXED_BASE:
+            self.drv.stop_fixed(ev.idx - FIXED_BASE)
+        else:
+            self.drv.stop_gp(ev.idx, ev.key, usr=ev.usr, os=ev.os, intr=True)
+
+    def _start(self, ev: PEvent, reload: bool) -> None:
+        if reload:
+            assert ev.idx is not None
+            self.drv.write_counter(ev.idx, self._set_period(ev))
+        self._enable(ev)
+        if ev.stopped:
+            ev.run_mark = self._truth(ev)
+        ev.stopped = False
+        ev.uptodate = False
+
+    def _stop(self, ev: PEvent, update: bool) -> None:
+        """x86_pmu_stop: disable only if running; read the counter unless up to date."""
+        if not ev.stopped:
+            self._disable(ev)
+            ev.truth_running += self._truth(ev) - ev.run_mark
+            ev.stopped = True
+        if update and not ev.uptodate:
+            assert ev.idx is not None
+            self._update(ev, self.drv.read_counter(ev.idx))
+            ev.uptodate = True
+
+    # ---------------------------------------------------- frequency adjustment
+    def _adjust_period(self, ev: PEvent, nsec: int, count: int, disable: bool) -> None:
+        """perf_adjust_period: the period for ``freq`` samples/s, low-pass filtered by 1/8
+        (rounded away from zero, Luo Gengkun 2024); a far-off armed period is reloaded."""
+        if nsec <= 0:
+            return
+        period = count * NSEC_PER_SEC // (nsec * ev.freq)
+        delta = period - ev.sample_period
+        delta = (delta + 7) // 8 if delta >= 0 else -((-delta + 7) // 8)
+        ev.sample_period += delta
+        if ev.sample_period <= 0:
+            ev.sample_period = 1
+        if ev.period_left > 8 * ev.sample_period:
+            if disable:
+                self._stop(ev, update=True)
+            ev.period_left = 0
+            if disable:
+                self._start(ev, reload=True)
+
+    # ----------------------------------------------------------------- ticks
+    def tick(self) -> None:
+        """perf_event_task_tick -> perf_adjust_freq_unthr_context, under perf_pmu_disable."""
+        self.seq += 1
+        freq = [e for e in self.by_idx.values() if e.freq]
+        unthr = [e for e in self.by_idx.values() if e.interrupts == MAX_INTERRUPTS]
+        if not freq and not unthr:
+            return
+        drv = self.drv
+        drv.disable_all()
+        for ev in sorted(self.by_idx.values(), key=lambda e: e.n):
+            if ev.interrupts == MAX_INTERRUPTS:
+                ev.interrupts = 0
+                ev.lost_throttled += self._truth(ev) - ev.throttled_at
+                ev.throttled_cycles += self.cycles - ev.throttled_since
+                if not ev.freq:
+                    self._start(ev, reload=False)
+            if not ev.freq:
+                continue
+            self._stop(ev, update=True)
+            now = ev.count
+            delta = now - ev.freq_count_stamp
+            ev.freq_count_stamp = now
+            if delta > 0:
+                self._adjust_period(ev, self.tick_ns, delta, False)
+            self._start(ev, reload=delta > 0)
+        drv.enable_all()
+        self.service()
+
+    def rotate(self) -> None:
+        """perf_rotate_context: only when a flexible group did not fit."""
+        if not self.rotate_necessary:
+            return
+        self.rotations += 1
+        self.drv.disable_all()
+        self._sched_out_all()
+        self.order.append(self.order.pop(0))
+        self._sched_in_all()
+        self.drv.enable_all()
+        self.service()
+
+    # ------------------------------------------------------------------ PMIs
+    def update(self, idx: int, raw: int) -> None:
+        ev = self.by_idx.get(idx)
+        if ev is not None:
+            self._update(ev, raw)
+
+    def rearm(self, idx: int) -> int | None:
+        ev = self.by_idx.get(idx)
+        if ev is None:
+            return None
+        return self._set_period(ev)
+
+    def overflowed(self, idx: int) -> None:
+        """perf_event_overflow -> __perf_event_account_interrupt, then the sample."""
+        ev = self.by_idx.get(idx)
+        if ev is None or not ev.reloaded or not ev.sampling:
+            return
+        throttle = False
+        if ev.interrupts_seq != self.seq:
+            ev.interrupts_seq = self.seq
+            ev.interrupts = 1
+        else:
+            ev.interrupts += 1
+            throttle = self.limit.too_many(ev.interrupts)
+        if ev.freq:
+            now = self.now_ns()
+            nsec = now - ev.freq_time_stamp
+            ev.freq_time_stamp = now
+            if 0 < nsec < 2 * self.tick_ns:
+                self._adjust_period(ev, nsec, ev.last_period, True)
+        ev.samples += 1
+        self.ledger_events["guest_sample"] += 1
+        if throttle:
+            ev.interrupts = MAX_INTERRUPTS
+            ev.throttled_at = self._truth(ev)
+            ev.throttled_since = self.cycles
+            self.throttles += 1
+            self._stop(ev, update=False)  # x86_pmu_stop(event, 0): no update
+
+    def handle_pmi(self) -> None:
+        """The vendor handler, timed as perf_event_nmi_handler times it."""
+        before = self.handler_cost() if self.handler_cost is not None else 0.0
+        self.drv.handle_pmi(self)
+        self.pmis_handled += 1
+        if self.handler_cost is None:
+            return
+        took = self.handler_cost() - before
+        self.handler_ns += took
+        self.stolen_ns += took
+        self.limit.took(took)
+
+    # ------------------------------------------------------------ the engine
+    def start(self) -> None:
+        """perf enables its events: perf_pmu_disable, sched in, perf_pmu_enable."""
+        drv = self.drv
+        drv.disable_all()
+        if any(e.sampling for e in self.events):
+            drv.unmask_pmi()  # perf_events_lapic_init: LVTPC = NMI
+        self._sched_in_all()
+        drv.enable_all()
+        for ev in self.events:
+            ev.freq_time_stamp = self.now_ns()
+        self.service()
+
+    def run_to(self, end: int) -> None:
+        """Retire the profile up to cycle ``end``, stopping at each overflow for its PMI."""
+        vcpu = self.vcpu
+        truth = self.truth
+        names = self.events_names
+        while self.cycles < end:
+            step = end - self.cycles
+            now = self.cycles
+            for name in names:
+                # the counters of one event and privilege filter overflow in order of
+                # their remaining counts: invert the rates once, for the nearest
+                nearest: dict[tuple[bool, bool], int] = {}
+                for cpl in (3, 0):
+                    for pmc in vcpu.counting(name, cpl):
+                        f = (pmc.usr, pmc.os)
+                        k = pmc.events_to_overflow()
+                        if k < nearest.get(f, k + 1):
+                            nearest[f] = k
+                for (usr, os), k in nearest.items():
+                    need = truth.cycles_for(name, now, k, usr, os)
+                    if need is not None and need < step:
+                        step = max(1, need)
+            self._retire(self.cycles + step)
+            vcpu.sync()
+            if len(vcpu.pmis) > self.seen_pmis:
+                self.service()
+
+    def service(self) -> None:
+        """Run the handler for every PMI the guest took, including one that arrives
+        while a handler, a tick or a rotation runs (taken after it returns, as a
+        latched NMI is)."""
+        pmis = self.vcpu.pmis
+        while len(pmis) > self.seen_pmis:
+            self.seen_pmis += 1
+            self.handle_pmi()
+
+    def _retire(self, to: int) -> None:
+        vcpu = self.vcpu
+        truth = self.truth
+        u0, k0 = truth.split(self.cycles)
+        u1, k1 = truth.split(to)
+        self.cycles = to
+        vcpu.clock = to
+        for name in self.events_names:
+            ru, rk = truth.rates(name)
+            nu = int(u1 * ru) - int(u0 * ru)
+            nk = int(k1 * rk) - int(k0 * rk)
+            if nu:
+                vcpu.retire(name, nu, 3)
+            if nk:
+                vcpu.retire(name, nk, 0)
+
+    def finish(self) -> None:
+        """perf disables and reads its events (the final read of perf stat/record)."""
+        self.drv.disable_all()
+        for ev in self.events:
+            if ev.idx is not None and self.by_idx.get(ev.idx) is ev:
+                if not ev.stopped:
+                    ev.truth_running += self._truth(ev) - ev.run_mark
+                    ev.stopped = True
+                self._update(ev, self.drv.read_counter(ev.idx))
+                ev.running_cycles += self.cycles - ev.run_since
+                if ev.interrupts == MAX_INTERRUPTS:
+                    ev.lost_throttled += self._truth(ev) - ev.throttled_at
+                    ev.throttled_cycles += self.cycles - ev.throttled_since
+            ev.enabled_cycles = self.cycles
