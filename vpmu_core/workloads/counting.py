@@ -2,9 +2,10 @@
 
 The smallest honest workload: what ``perf stat`` does minus multiplexing. Each
 listed event gets a fixed counter when one counts it (and ``use_fixed``), else the
-next GP counter; the mix is retired in ``steps`` slices split between CPL3 and
-CPL0 by ``user_share``. The report sets each counter against the ground truth:
-the events of the mix its privilege filter sees. An instructions counter reads a
+next GP counter the vCPU has (by index: a PMU may have holes); the mix is retired
+in ``steps`` slices split between CPL3 and CPL0 by ``user_share``. The report
+sets each counter against the ground truth: the events of the mix its privilege
+filter sees. An instructions counter reads a
 little more: the guest's own WRMSR/RDMSR/RDPMC are instructions too, and the
 report shows that difference rather than hiding it.
 """
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..counters import FIXED_BASE
 from ..errors import ConfigError
+from ..guest_perf.schedule import fixed_counter, gp_indexes
 from .base import CounterRow, Workload, WorkloadOutput
 
 
@@ -82,17 +84,17 @@ class Counting(Workload):
         os = cfg.count in ("all", "kernel")
         drv.disable_all()
         plan: list[tuple[str, int]] = []
-        gp_next = 0
+        gp = gp_indexes(vcpu)  # the GP indexes the vCPU has, holes allowed
+        free = list(gp)
         for event in cfg.events:
-            fixed = drv.fixed_index(event) if cfg.use_fixed else None
-            if fixed is not None and all(idx != FIXED_BASE + fixed for _, idx in plan):
-                plan.append((event, FIXED_BASE + fixed))
-            elif gp_next < drv.gp_counters:
-                plan.append((event, gp_next))
-                gp_next += 1
+            fixed = fixed_counter(vcpu, drv.fixed_index(event)) if cfg.use_fixed else None
+            if fixed is not None and all(idx != fixed for _, idx in plan):
+                plan.append((event, fixed))
+            elif free:
+                plan.append((event, free.pop(0)))
             else:
                 raise ConfigError(
-                    "workload.events", event, f"no counter left ({drv.gp_counters} GP counters)"
+                    "workload.events", event, f"no counter left ({len(gp)} GP counters)"
                 )
         for event, idx in plan:
             drv.write_counter(idx, 0)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..costs import CostTable, price
+from ..errors import ConfigError
+from ..guest_perf.schedule import gp_indexes
 from ..ledger import ledger_delta, with_transitions
 from .base import CounterRow, Workload, WorkloadOutput
 
@@ -104,6 +106,10 @@ class Toggle(Workload):
         drv = m.backend.guest_driver(vcpu)
         keys = [drv.gp_key(e) for e in cfg.events]
         i = cfg.counter
+        if i not in gp_indexes(vcpu):
+            raise ConfigError(
+                "workload.counter", i, f"no such GP counter; the vCPU has {gp_indexes(vcpu)}"
+            )
         gap = cfg.gap_us * 1000
         t = 0.0
         extra: dict[str, Any] = {"writes": cfg.writes, "phases": {}}
@@ -150,7 +156,7 @@ class Toggle(Workload):
 class SamplingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["sampling"]
-    event: str = Field("cycles", description="the sampled event, on GP counter 0")
+    event: str = Field("cycles", description="the sampled event, on the lowest GP counter")
     period: int = Field(2_500_000, ge=16, description="events between two samples")
     rate_per_ns: float = Field(2.5, gt=0, description="events the guest retires per ns")
     duration_ms: float = Field(100.0, gt=0, description="guest time sampled")
@@ -168,11 +174,12 @@ class Sampling(Workload):
         m = self.machine
         vcpu = m.vcpus[0]
         drv = m.backend.guest_driver(vcpu)
-        pmc = vcpu.counters[0]
+        i = gp_indexes(vcpu)[0]  # the lowest GP index the vCPU has
+        pmc = vcpu.counters[i]
         arm = (-cfg.period) & pmc.mask
         drv.disable_all()
-        drv.write_counter(0, arm)
-        drv.program_gp(0, drv.gp_key(cfg.event), usr=True, os=True, intr=True)
+        drv.write_counter(i, arm)
+        drv.program_gp(i, drv.gp_key(cfg.event), usr=True, os=True, intr=True)
         drv.unmask_pmi()
         drv.enable_all()
         host = m.host
@@ -196,7 +203,7 @@ class Sampling(Workload):
                 t += dt
                 if len(vcpu.pmis) > pmis:  # the handler runs before a host boundary at t
                     guest_handler.start()
-                    drv.handle_pmi({0: arm})
+                    drv.handle_pmi({i: arm})
                     guest_handler.stop()
                 host.advance(t)
                 continue
@@ -276,6 +283,7 @@ class Polling(Workload):
             whole.start()
             drv.disable_all()
             idxs: list[int] = []
+            placed: list[tuple[int, str]] = []  # (GP index, event) of the separate layout
             read_grouped: Any = None
             events = cfg.events if layout == "separate" or grouped else cfg.events[:1]
             if layout == "all-in-one" and grouped:
@@ -294,7 +302,13 @@ class Polling(Workload):
                     read_grouped = functools.partial(vcpu.rdmsr, data)
                 idxs = [pmc.idx]
             else:
-                for i, e in enumerate(events):
+                gp = gp_indexes(vcpu)
+                if len(events) > len(gp):
+                    raise ConfigError(
+                        "workload.events", events, f"{len(gp)} GP counters for {len(events)}"
+                    )
+                placed = list(zip(gp, events, strict=False))
+                for i, e in placed:
                     drv.write_counter(i, 0)
                     drv.program_gp(i, drv.gp_key(e), usr=True, os=True)
                     idxs.append(i)
@@ -331,12 +345,12 @@ class Polling(Workload):
                 polls += 1
             drv.disable_all()
             if layout == "separate":
-                for i, e in enumerate(events):  # what the guest read vs what it retired
+                for i, e in placed:  # what the guest read vs what it retired
                     value = drv.read_counter(i)
                     rows.append(CounterRow(vcpu.index, f"gp{i}", e, value, retired[e]))
-            for i in idxs:
-                if i < len(events) and read_grouped is None:
-                    drv.stop_gp(i, drv.gp_key(events[i]), usr=True, os=True)
+            if read_grouped is None:
+                for i, e in placed:
+                    drv.stop_gp(i, drv.gp_key(e), usr=True, os=True)
             m.host.advance(t + 3 * m.host.slice_ns)  # idle slices: lazy release happens
             t += 3 * m.host.slice_ns
             vcpu.sync()
