@@ -17,13 +17,16 @@ import pytest
 
 from vpmu_core.costs import price
 from vpmu_core.counters import FIXED_BASE
+from vpmu_core.errors import ConfigError
 from vpmu_core.guest_perf import SampleRateLimit, assign, gp_indexes
 from vpmu_core.guest_perf.event import PEvent
 from vpmu_core.guest_perf.meter import cost_meter
 from vpmu_core.ledger import with_transitions
 from vpmu_core.machine import Machine
 from vpmu_core.workloads.counting import Counting
+from vpmu_core.workloads.parallel import can_shard
 from vpmu_core.workloads.perf import simulate
+from vpmu_core.workloads.scripts import Sampling, Toggle
 
 ROOT = Path(__file__).parent.parent
 HOLES = (1, 3, 6)
@@ -141,3 +144,43 @@ def test_handler_meter_is_the_one_pricer() -> None:
     per_exit = m.strategy.transition_msrs_per_exit
     whole = price(with_transitions(m.ledger.as_dict(), per_exit), m.config.costs, 0.0)
     assert meter() == pytest.approx(whole.total_ns, rel=1e-12)
+
+
+def _four(strategy: str, watchdog: bool) -> Machine:
+    data = _record(strategy, ["instructions"])
+    data["machine"]["vcpus"] = data["host"]["pcpus"] = 4
+    data["host"]["nmi_watchdog"] = watchdog
+    return Machine.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "watchdog", "shards"),
+    [
+        ("mediated", False, True),  # no host perf events: nothing shared host-wide
+        ("emulated", False, False),  # the first creation flips perf_sched_events once
+        ("emulated", True, True),  # the watchdog already holds the key
+    ],
+)
+def test_sharding_asks_the_strategy(strategy: str, watchdog: bool, shards: bool) -> None:
+    m = _four(strategy, watchdog)
+    assert can_shard(m, [0, 1, 2, 3]) is shards
+
+
+def test_a_strategy_that_promises_nothing_runs_serially(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = _four("mediated", False)
+    monkeypatch.setattr(type(m.strategy), "shardable", False)
+    assert can_shard(m, [0, 1, 2, 3]) is False
+
+
+def test_toggle_refuses_a_counter_the_vcpu_lacks_and_sampling_takes_the_lowest() -> None:
+    m = _holed({"pmu": {"backend": "intel"}, "workload": {"kind": "toggle", "counter": 1}})
+    with pytest.raises(ConfigError, match="no such GP counter"):
+        Toggle(m.config.workload, m).run()
+    m = Machine.from_dict(
+        {"pmu": {"backend": "intel"}, "workload": {"kind": "sampling", "duration_ms": 5}}
+    )
+    del m.vcpus[0].counters[0]
+    touched = _spy(m)
+    out = Sampling(m.config.workload, m).run()
+    assert touched == {1}
+    assert out.rows[0].counter == "gp1"
