@@ -247,11 +247,13 @@ class GuestPerf:
 
     # ------------------------------------------------------------------ PMIs
     def update(self, idx: int, raw: int) -> None:
+        """PmiClient: the handler read counter ``idx`` (x86_perf_event_update)."""
         ev = self.by_idx.get(idx)
         if ev is not None:
             self._update(ev, raw)
 
     def rearm(self, idx: int) -> int | None:
+        """PmiClient: the value counter ``idx`` is re-armed with (None: not perf's)."""
         ev = self.by_idx.get(idx)
         if ev is None:
             return None

@@ -25,8 +25,10 @@ def cost_meter(machine: Machine) -> Callable[[], float]:
     table = machine.config.costs
     led = machine.ledger
     per_exit = machine.strategy.transition_msrs_per_exit
-    units: list[tuple[str, dict[str, int], dict[str, float]]] = [
-        (c, getattr(led, c), {}) for c in CATEGORIES
+    # Per category: its counts, the price of one of each key seen, and the priced keys
+    # in ledger order (a key priced at 0 adds nothing, so it is left out of the sum).
+    plans: list[tuple[str, dict[str, int], dict[str, float], list[tuple[str, float]]]] = [
+        (c, getattr(led, c), {}, []) for c in CATEGORIES
     ]
 
     def unit(category: str, key: str) -> float:
@@ -35,12 +37,14 @@ def cost_meter(machine: Machine) -> Callable[[], float]:
 
     def meter() -> float:
         total = 0.0
-        for category, counts, cache in units:
-            for k, n in counts.items():
-                c = cache.get(k)
-                if c is None:
-                    c = cache[k] = unit(category, k)
-                total += n * c
+        for category, counts, seen, priced in plans:
+            if len(counts) != len(seen):  # a key appeared: price it, keep ledger order
+                for k in counts:
+                    if k not in seen:
+                        seen[k] = unit(category, k)
+                priced[:] = [(k, seen[k]) for k in counts if seen[k]]
+            for k, c in priced:
+                total += counts[k] * c
         return total
 
     return meter
