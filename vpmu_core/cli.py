@@ -237,11 +237,15 @@ def _print_table(table: Any) -> None:
     Console(width=max(out.width, 40 + 30 * len(table.columns))).print(t)
 
 
-def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:
+def _print_compare(config: str, everything: dict[str, dict[str, Any]]) -> None:
+    """The side-by-side table; a column whose strategy refused the config reads
+    ``n/a`` and its reason is printed under the table, one line each."""
     table = Table(title=f"{config}: strategies side by side")
     table.add_column("", no_wrap=True)
-    for label in sums:
+    for label in everything:
         table.add_column(label, justify="right")
+    refused = {label: s["n/a"] for label, s in everything.items() if "n/a" in s}
+    sums = {label: s for label, s in everything.items() if "n/a" not in s}
     rows: list[tuple[str, list[str]]] = []
 
     def num(v: Any) -> str:
@@ -252,7 +256,8 @@ def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:
         return f"{v:,}" if isinstance(v, int) else str(v)
 
     def row(name: str, get: Any) -> None:
-        rows.append((name, [num(get(s)) for s in sums.values()]))
+        cells = iter([num(get(s)) for s in sums.values()])
+        rows.append((name, ["n/a" if lb in refused else next(cells) for lb in everything]))
 
     row("overhead ns", lambda s: s["overhead_ns"])
     row("overhead %", lambda s: s["overhead_pct"])
@@ -281,8 +286,10 @@ def _print_compare(config: str, sums: dict[str, dict[str, Any]]) -> None:
         row(f"workload {k}", lambda s, k=k: s["workload"].get(k))
     for name, cells in rows:
         table.add_row(name, *cells)
-    wide = Console(width=max(out.width, 52 + 16 * len(sums)))
+    wide = Console(width=max(out.width, 52 + 16 * len(everything)))
     wide.print(table)
+    for label, reason in refused.items():
+        out.print(f"{label}: n/a ({reason})", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,21 @@ def _value(text: str) -> Any:
 Progress = Callable[[str, float], None]
 
 
+@dataclass(frozen=True)
+class NotApplicable:
+    """A column whose strategy refused the config (its ``check`` raised ConfigError).
+
+    Why not abort: a comparison asks "what would each design cost here", and "this
+    design cannot run here, because ..." is an answer; the other columns still run.
+    """
+
+    strategy: str
+    reason: str
+
+
+Column = RunResult | NotApplicable
+
+
 def read_config(config: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The raw TOML tables of a config (and its path), before validation."""
     if isinstance(config, dict):
@@ -74,14 +90,20 @@ def compare(
     plugins: PluginManager | None = None,
     progress: Progress | None = None,
     source: str | None = None,
-) -> dict[str, RunResult]:
+) -> dict[str, Column]:
     """Run ``config`` once per strategy; the config's own strategy options carry over
-    to every strategy that has them, so only the design changes between columns."""
+    to every strategy that has them, so only the design changes between columns.
+
+    A strategy that refuses the machine (ConfigError other than a bad option of its
+    own) gets a :class:`NotApplicable` column with the one-line reason; if every
+    column refuses, the config itself is at fault and the first error is raised.
+    """
     pm = plugins or default_manager()
     data, read_from = read_config(config)
     source = source or read_from
     base = dict(data.get("strategy", {}))
-    results: dict[str, RunResult] = {}
+    results: dict[str, Column] = {}
+    first: ConfigError | None = None
     for name, options in strategies:
         cls = pm.get("strategies", name, "--strategies")
         fields = cls.Config.model_fields
@@ -90,14 +112,26 @@ def compare(
         table["name"] = name
         label = _label(name, options)
         tell = None if progress is None else (lambda f, label=label: progress(label, f))
-        result = run({**data, "strategy": table}, pm, tell)
+        try:
+            result = run({**data, "strategy": table}, pm, tell)
+        except ConfigError as exc:
+            if exc.key.startswith("strategy.") and exc.key != "strategy.name":
+                raise  # a bad option on the command line, not a refusal
+            first = first or exc
+            results[label] = NotApplicable(name, str(ConfigError(exc.key, exc.value, exc.allowed)))
+            continue
         result.config = source
         results[label] = result
+    if first is not None and all(isinstance(r, NotApplicable) for r in results.values()):
+        raise first
     return results
 
 
-def summary(result: RunResult) -> dict[str, Any]:
-    """The per-strategy JSON record of ``vpmu compare --json``."""
+def summary(result: Column) -> dict[str, Any]:
+    """The per-strategy JSON record of ``vpmu compare --json`` (``{"n/a": reason}``
+    for a strategy that refused the config)."""
+    if isinstance(result, NotApplicable):
+        return {"n/a": result.reason}
     led = result.ledger
     perf = led.get("perf_ops", {})
     return {
@@ -201,7 +235,7 @@ def compare_table(
 
         results = compare(row_data, specs, pm, tell, source)
         for i, (label, result) in enumerate(results.items()):
-            model = overhead(result, cmp.metric)
+            model = None if isinstance(result, NotApplicable) else overhead(result, cmp.metric)
             pub = row.published[i] if row is not None and row.published else None
             err = None
             if model is not None and pub:
