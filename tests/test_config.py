@@ -30,7 +30,7 @@ def test_misspelt_table_is_named() -> None:
 
 def test_bad_value_names_key_value_and_range() -> None:
     msg = error({"pmu": {"backend": "intel", "version": 9}})
-    assert msg == "pmu.version = 9: must be less than or equal to 5"
+    assert msg == "pmu.version = 9: must be less than or equal to 6"
 
 
 def test_uninstalled_plugin_is_named_and_installed_ones_listed() -> None:

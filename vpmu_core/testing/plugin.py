@@ -7,8 +7,10 @@ plugin package gets the suite by importing it into one test module. The options:
 * ``--vpmu-extension NAME`` (repeatable): run only the configs these extensions
   contribute (each extension on a backend it supports); default every extension's
   configs in addition to the bare backends'.
-* ``--vpmu-strategy NAME``: build every machine under this strategy (default: the
-  config default, ``emulated``), so a strategy plugin is held to the same rules.
+* ``--vpmu-strategy NAME[:KEY=VALUE,...]`` (repeatable): build every machine under
+  this strategy, with these ``[strategy]`` options (values read as TOML literals, else
+  strings); default the config default, ``emulated``. A strategy plugin is held to
+  the same rules; a config its ``check`` refuses (ConfigError) is a skip saying why.
 
 The plugin manager comes from the ``pytest_vpmu_plugin_manager`` hook when a
 conftest answers it (fsspec-style: the suite is fixed, what it runs over is not).
@@ -17,11 +19,13 @@ conftest answers it (fsspec-style: the suite is fixed, what it runs over is not)
 from __future__ import annotations
 
 import copy
+import tomllib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from ..errors import ConfigError
 from ..machine import Machine
 from ..plugins import PluginManager, default_manager
 from . import hooks
@@ -52,10 +56,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--vpmu-strategy",
-        default=None,
-        metavar="NAME",
-        help="build every conformance machine under this strategy",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="build every conformance machine under this strategy, with options (repeatable)",
     )
+
+
+def parse_strategy(spec: str) -> dict[str, Any]:
+    """``name:key=value,key=value`` as a ``[strategy]`` table; values are TOML literals."""
+    name, _, rest = spec.partition(":")
+    table: dict[str, Any] = {"name": name.strip()}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise pytest.UsageError(f"--vpmu-strategy {spec}: option {item!r} is not KEY=VALUE")
+        try:
+            value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        table[key.strip()] = value
+    return table
 
 
 def suite_manager(config: pytest.Config) -> PluginManager:
@@ -80,13 +101,14 @@ def conformance_params(
     pm: PluginManager,
     selected: list[str],
     extensions: list[str] | None = None,
-    strategy: str | None = None,
+    strategy: str | list[str] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """``(id, config)`` for every conformance config of the selected backends/extensions."""
     _check_names(pm, "backends", selected, "--vpmu-backend")
     _check_names(pm, "extensions", extensions or [], "--vpmu-extension")
-    if strategy is not None:
-        _check_names(pm, "strategies", [strategy], "--vpmu-strategy")
+    specs = [strategy] if isinstance(strategy, str) else list(strategy or [])
+    tables = [parse_strategy(spec) for spec in dict.fromkeys(specs)]
+    _check_names(pm, "strategies", [t["name"] for t in tables], "--vpmu-strategy")
     names = list(dict.fromkeys(selected)) or pm.names("backends")  # addopts + CLI may repeat
     extensions = list(dict.fromkeys(extensions or []))
     params: list[tuple[str, dict[str, Any]]] = []
@@ -101,9 +123,11 @@ def conformance_params(
         for label, cfg in getattr(ext, "conformance_configs", dict)().items():
             if cfg["pmu"]["backend"] in names:
                 params.append((f"{ext_name}-{label}", cfg))
-    if strategy is not None:
+    if tables:
         params = [
-            (f"{pid}-{strategy}", {**cfg, "strategy": {"name": strategy}}) for pid, cfg in params
+            (f"{pid}-{spec}", {**cfg, "strategy": table})
+            for spec, table in zip(dict.fromkeys(specs), tables, strict=True)
+            for pid, cfg in params
         ]
     return params
 
@@ -144,6 +168,27 @@ def vpmu_machine(vpmu_config: dict[str, Any], vpmu_plugins: PluginManager) -> Ma
     def make(**top: Any) -> Machine:
         cfg = copy.deepcopy(vpmu_config)
         cfg.update(top)
-        return Machine.from_dict(cfg, vpmu_plugins)
+        try:
+            return Machine.from_dict(cfg, vpmu_plugins)
+        except ConfigError as exc:
+            _skip_if_strategy_refuses(cfg, vpmu_plugins, exc)
+            raise
 
     return make
+
+
+def _skip_if_strategy_refuses(cfg: dict[str, Any], pm: PluginManager, exc: ConfigError) -> None:
+    """Skip when the config is valid but the chosen strategy refuses it (its ``check``).
+
+    The same config under the default strategy must build; otherwise the error is the
+    config's own and the test fails with it.
+    """
+    strategy = cfg.get("strategy")
+    if not strategy:
+        return
+    bare = {k: v for k, v in cfg.items() if k != "strategy"}
+    try:
+        Machine.from_dict(bare, pm)
+    except ConfigError:
+        return
+    pytest.skip(f"strategy {strategy.get('name')!r} refuses this config: {exc}")

@@ -14,7 +14,7 @@ from .pmu import IntelPmu, caps_of
 
 
 class IntelBackend(Backend):
-    """Intel architectural PMU, versions 0-5, with KVM's rules."""
+    """Intel architectural PMU, versions 0-5 with KVM's rules, and v6 as the architecture."""
 
     GuestDriverClass = IntelGuestDriver
     name: ClassVar[str] = "intel"
@@ -39,6 +39,8 @@ class IntelBackend(Backend):
                 "full_width_writes": False,
             },
             "spr-v5": {**base, "version": 5, "gp_counters": 8, "fixed_counters": 4},
+            # configs/intel-v6.toml's PMU: v6 counter bitmaps with holes (CPUID leaf 0x23)
+            "sparse-v6": {**base, "version": 6, "gp_bitmap": 0b10110101, "fixed_bitmap": 0b1011},
             "narrow-v4": {
                 **base,
                 "version": 4,

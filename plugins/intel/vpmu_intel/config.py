@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,7 +15,7 @@ class IntelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["intel"]
-    version: int = Field(2, ge=0, le=5, description="architectural PMU version, CPUID.0AH:EAX[7:0]")
+    version: int = Field(2, ge=0, le=6, description="architectural PMU version, CPUID.0AH:EAX[7:0]")
     gp_counters: int = Field(8, ge=0, le=32, description="general-purpose counters")
     fixed_counters: int = Field(3, ge=0, le=4, description="fixed counters (version >= 2)")
     gp_width: int = Field(48, ge=8, le=64, description="GP counter width in bits")
@@ -40,13 +40,52 @@ class IntelConfig(BaseModel):
     )
     lbr: bool = Field(False, description="guest LBRs: DEBUGCTL.LBR and FREEZE_LBRS_ON_PMI writable")
     bus_lock_detect: bool = Field(False, description="DEBUGCTL.BUS_LOCK_DETECT writable")
+    gp_bitmap: int | None = Field(
+        None,
+        ge=0,
+        lt=1 << 32,
+        description="v6: CPUID.23H.1:EAX, the GP counters that exist (bit i = counter i)",
+    )
+    fixed_bitmap: int | None = Field(
+        None,
+        ge=0,
+        lt=1 << 4,
+        description="v6: CPUID.23H.1:EBX, the fixed counters that exist (bit i = counter i)",
+    )
     quirks: list[Literal["kvm-no-status-set"]] = Field(
         default_factory=list,
         description="kvm-no-status-set: like upstream KVM, #GP on GLOBAL_STATUS_SET even for v4+",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _counts_from_bitmaps(cls, data: Any) -> Any:
+        """A bitmap gives its counter's count; an explicit count must agree with it."""
+        if not isinstance(data, dict):
+            return data
+        for bitmap, count in (("gp_bitmap", "gp_counters"), ("fixed_bitmap", "fixed_counters")):
+            bits = data.get(bitmap)
+            if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0:
+                continue
+            n = bin(bits).count("1")
+            if count in data and data[count] != n:
+                raise ConfigError(
+                    f"pmu.{count}",
+                    data[count],
+                    f"{bitmap} {bits:#b} has {n} counters; omit {count}",
+                )
+            data = {**data, count: n}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> IntelConfig:
+        for bitmap in ("gp_bitmap", "fixed_bitmap"):
+            if getattr(self, bitmap) is not None and self.version < 6:
+                raise ConfigError(
+                    f"pmu.{bitmap}",
+                    getattr(self, bitmap),
+                    f"counter bitmaps are CPUID leaf 0x23: needs version >= 6, not {self.version}",
+                )
         if self.version < 2 and self.fixed_counters:
             raise ConfigError(
                 "pmu.fixed_counters",
@@ -62,3 +101,19 @@ class IntelConfig(BaseModel):
                 "pmu.full_width_writes", True, "needs pdcm = true (PERF_CAPABILITIES must exist)"
             )
         return self
+
+    @property
+    def gp_indexes(self) -> list[int]:
+        """The GP counter indexes the vCPU has: the bitmap's set bits, else 0..n-1."""
+        return _indexes(self.gp_bitmap, self.gp_counters)
+
+    @property
+    def fixed_indexes(self) -> list[int]:
+        """The fixed counter numbers the vCPU has (0 = FIXED_CTR0), as ``gp_indexes``."""
+        return _indexes(self.fixed_bitmap, self.fixed_counters)
+
+
+def _indexes(bitmap: int | None, count: int) -> list[int]:
+    if bitmap is None:
+        return list(range(count))
+    return [i for i in range(bitmap.bit_length()) if bitmap >> i & 1]

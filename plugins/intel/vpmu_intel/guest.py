@@ -73,7 +73,8 @@ class IntelGuestDriver(GuestDriver):
 
     def _all_mask(self) -> int:
         """Linux's intel_ctrl: every counter, plus EN_PERF_METRICS where PERF_METRICS exists."""
-        mask = ((1 << self.gp_counters) - 1) | (((1 << self.fixed_counters) - 1) << 32)
+        # cntr_mask64 | fixed_cntr_mask64 << 32: the counters that exist (v6 bitmaps may have holes)
+        mask = sum(1 << pmc.idx for pmc in self.vcpu.pmu.counters() if pmc.kind in ("gp", "fixed"))
         caps = self.vcpu.msr_table.get(M.PERF_CAPABILITIES)
         if caps is not None and caps.read() & M.PERF_CAP_PERF_METRICS:
             mask |= 1 << 48

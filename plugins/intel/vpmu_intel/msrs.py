@@ -28,7 +28,23 @@ EVTSEL_INV = 1 << 23
 IN_TX = 1 << 32
 IN_TXCP = 1 << 33
 ADAPTIVE = 1 << 34
+# Architectural PerfMon v6 (arch/x86/include/asm/perf_event.h, ARCH_PERFMON_EVENTSEL_EQ and
+# ARCH_PERFMON_EVENTSEL_UMASK2; Linux eb467aaac21e "perf/x86/intel: Support Architectural
+# PerfMon Extension leaf"): writable when CPUID.23H.0:EBX enumerates them.
+EVTSEL_EQ = 1 << 36
+EVTSEL_UMASK2 = 0xFF << 40
 EVTSEL_RESERVED = 0xFFFF_FFFF_0020_0000  # 63:32 and AnyThread (bit 21), KVM's start value
+
+# CPUID leaf 0x23 (ARCH_PERFMON_EXT_LEAF). Subleaf 0 EAX: valid subleaves, bit 1 = subleaf 1
+# (ARCH_PERFMON_NUM_COUNTER_LEAF = BIT(1), fixed in Linux 47a973fd7563 "perf/x86/intel: Fix
+# ARCH_PERFMON_NUM_COUNTER_LEAF"); subleaf 0 EBX: ARCH_PERFMON_EXT_UMASK2 bit 0,
+# ARCH_PERFMON_EXT_EQ bit 1; subleaf 1 EAX/EBX: GP/fixed counter bitmaps, which
+# update_pmu_cap() (arch/x86/events/intel/core.c) takes as cntr_mask64/fixed_cntr_mask64.
+EXT_LEAF = 0x23
+EXT_SUBLEAVES = 0b11  # subleaf 0 and subleaf 1 (the counter bitmaps)
+EXT_UMASK2 = 1 << 0
+EXT_EQ = 1 << 1
+ARCH_PERFMON_EXT = 1 << 8  # CPUID.(7,1):EAX[8], X86_FEATURE_ARCH_PERFMON_EXT
 
 # IA32_FIXED_CTR_CTRL, 4-bit field per counter
 FIXED_OS = 1

@@ -44,6 +44,7 @@ def _events() -> dict[str, tuple[EventKey, ...]]:
 
 
 def caps_of(cfg: IntelConfig) -> Caps:
+    """Capabilities from the config alone; counts are how many counters exist, not a bound."""
     return Caps(
         vendor="GenuineIntel",
         version=cfg.version,
@@ -63,7 +64,11 @@ def caps_of(cfg: IntelConfig) -> Caps:
 
 
 class IntelPmu(VendorPmu):
-    """IA32 architectural PMU v0-v5 of one vCPU."""
+    """IA32 architectural PMU v0-v6 of one vCPU.
+
+    Counters are kept by index: with v6 counter bitmaps (CPUID leaf 0x23) GP counter
+    ``i`` is ``Pmc(i)`` and its MSRs are PERFEVTSEL0+i, PMC0+i, whatever holes lie below.
+    """
 
     events: ClassVar[dict[str, tuple[EventKey, ...]]] = _events()
 
@@ -73,7 +78,7 @@ class IntelPmu(VendorPmu):
         self.owner = owner
         self.caps = caps_of(cfg)
         self.version = cfg.version
-        self.gp = [Pmc(i, "gp", cfg.gp_width, owner=owner) for i in range(cfg.gp_counters)]
+        self.gp = [Pmc(i, "gp", cfg.gp_width, owner=owner) for i in cfg.gp_indexes]
         self.fixed = [
             Pmc(
                 FIXED_BASE + i,
@@ -82,12 +87,12 @@ class IntelPmu(VendorPmu):
                 key=(M.FIXED_EVENTS[i][1], M.FIXED_EVENTS[i][2]),
                 owner=owner,
             )
-            for i in range(cfg.fixed_counters)
+            for i in cfg.fixed_indexes
         ]
-        nr_gp, nr_fx = cfg.gp_counters, cfg.fixed_counters
-        # §4: reserved masks of the global registers
-        self.global_ctrl_rsvd = ~(((1 << nr_gp) - 1) | (((1 << nr_fx) - 1) << M.FIXED_SHIFT))
-        self.global_ctrl_rsvd &= (1 << 64) - 1
+        # §4: reserved masks of the global registers; an absent counter's bit is reserved
+        self.gp_mask = sum(1 << p.idx for p in self.gp)
+        present = self.gp_mask | sum(1 << p.idx for p in self.fixed)
+        self.global_ctrl_rsvd = ((1 << 64) - 1) & ~present
         self.global_status_rsvd = self.global_ctrl_rsvd & ~(
             M.STATUS_OVF_BUFFER | M.STATUS_COND_CHGD
         )
@@ -97,10 +102,12 @@ class IntelPmu(VendorPmu):
             rsvd &= ~M.IN_TX
         if cfg.pebs_baseline:
             rsvd &= ~M.ADAPTIVE
+        if cfg.version >= 6:  # CPUID.23H.0:EBX enumerates UMASK2 and EQ (update_pmu_cap)
+            rsvd &= ~(M.EVTSEL_UMASK2 | M.EVTSEL_EQ)
         self.eventsel_rsvd = rsvd
         # §3: FIXED_CTR_CTRL reserved bits
         writable = 0
-        for i in range(nr_fx):
+        for i in cfg.fixed_indexes:  # an absent fixed counter's field is reserved
             writable |= M.FIXED_FIELD_WRITABLE << (4 * i)
             if cfg.pebs_baseline:
                 writable |= 1 << (32 + 4 * i)
@@ -192,19 +199,24 @@ class IntelPmu(VendorPmu):
         self.global_status = 0
         self.debugctl = 0
         # §4: post-RESET GLOBAL_CTRL has the GP enable bits set (v2+).
-        nr_gp = len(self.gp)
-        self.global_ctrl = (1 << nr_gp) - 1 if self.version > 1 and nr_gp else 0
+        self.global_ctrl = self.gp_mask if self.version > 1 else 0
         self.decode_all()
 
     def cpuid_shape(self) -> dict[str, int]:
+        """What a guest learns from CPUID; v6 counts the leaf 0x23 bitmaps, as Linux does."""
         eax, _, _, edx = self.vcpu.cpuid(0xA)
         version = eax & 0xFF
-        return {
+        shape = {
             "gp_counters": (eax >> 8) & 0xFF,
             "gp_width": (eax >> 16) & 0xFF,
             "fixed_counters": edx & 0x1F if version >= 2 else 0,
             "fixed_width": (edx >> 5) & 0xFF if version >= 2 else 0,
         }
+        if version >= 6 and self.vcpu.cpuid(M.EXT_LEAF)[0] & (1 << 1):
+            gp_bits, fixed_bits, _, _ = self.vcpu.cpuid(M.EXT_LEAF, 1)
+            shape["gp_counters"] = gp_bits.bit_count()
+            shape["fixed_counters"] = fixed_bits.bit_count()
+        return shape
 
     # ------------------------------------------------------------------- RDPMC
     def rdpmc(self, ecx: int) -> int:
@@ -214,20 +226,20 @@ class IntelPmu(VendorPmu):
         kind = ecx & ~M.RDPMC_INDEX_MASK
         idx = ecx & M.RDPMC_INDEX_MASK
         if kind == 0:
-            bank = self.gp
+            pmc = self.by_idx.get(idx)
         elif kind == M.RDPMC_FIXED:
-            bank = self.fixed
+            pmc = self.by_idx.get(FIXED_BASE + idx)
         else:
             raise GuestFault(13, f"RDPMC type {kind >> 16:#x} unsupported (ECX {ecx:#x})")
-        if idx >= len(bank):
-            raise GuestFault(13, f"RDPMC index {idx} out of range (ECX {ecx:#x})")
-        return bank[idx].read()
+        if pmc is None or pmc.kind != ("gp" if kind == 0 else "fixed"):
+            raise GuestFault(13, f"RDPMC index {idx}: no such counter (ECX {ecx:#x})")
+        return pmc.read()
 
     def rdpmc_table(self) -> dict[int, Callable[[], int]]:
         if self.version == 0:
             return {}
-        table = {i: pmc.read for i, pmc in enumerate(self.gp)}
-        table.update({M.RDPMC_FIXED | i: pmc.read for i, pmc in enumerate(self.fixed)})
+        table = {pmc.idx: pmc.read for pmc in self.gp}
+        table.update({M.RDPMC_FIXED | (p.idx - FIXED_BASE): p.read for p in self.fixed})
         return table
 
     # -------------------------------------------------------------- MSR rows
@@ -235,7 +247,8 @@ class IntelPmu(VendorPmu):
         rows: list[MsrHandler] = []
         own = self.owner
         request = self.vcpu.request_reprogram
-        for i, pmc in enumerate(self.gp):
+        for pmc in self.gp:
+            i = pmc.idx
             rows.append(
                 MsrHandler(
                     M.PERFCTR0 + i,
@@ -272,7 +285,8 @@ class IntelPmu(VendorPmu):
                 )
             )
         if self.version >= 2:
-            for i, pmc in enumerate(self.fixed):
+            for pmc in self.fixed:
+                i = pmc.idx - FIXED_BASE
                 rows.append(
                     MsrHandler(
                         M.FIXED_CTR0 + i,
@@ -353,7 +367,8 @@ class IntelPmu(VendorPmu):
                 owner=own,
             )
         )
-        rows += legacy_quirk_rows({r.msr for r in rows}, own)
+        if self.version < 6:  # KVM's quirk; v6 is modelled as the architecture: absent MSRs #GP
+            rows += legacy_quirk_rows({r.msr for r in rows}, own)
         return rows
 
     # ------------------------------------------------------------- writers

@@ -1,0 +1,131 @@
+"""Architectural PerfMon v6: counter bitmaps with holes (CPUID leaf 0x23), UMASK2 and EQ.
+
+Linux reads the bitmaps in update_pmu_cap (arch/x86/events/intel/core.c; leaf bit
+fixed by 47a973fd7563 "perf/x86/intel: Fix ARCH_PERFMON_NUM_COUNTER_LEAF").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import vpmu_core as vpmu
+from vpmu_core.errors import ConfigError, GuestFault
+
+GP_BITS, FIXED_BITS = 0b10110101, 0b1011
+
+
+def v6(**pmu: Any) -> Any:
+    cfg = {"backend": "intel", "version": 6, "gp_bitmap": GP_BITS, "fixed_bitmap": FIXED_BITS}
+    cfg.update(pmu)
+    return vpmu.Machine.from_dict({"pmu": cfg}).vcpus[0]
+
+
+def test_counters_exist_only_at_the_bitmap_indexes() -> None:
+    v = v6()
+    assert sorted(v.counters) == [0, 2, 4, 5, 7, 32, 33, 35]
+    assert (v.pmu.caps.gp_counters, v.pmu.caps.fixed_counters) == (5, 3)
+
+
+def test_cpuid_leaves() -> None:
+    v = v6()
+    assert v.cpuid(0)[0] == 0x23
+    assert v.cpuid(7, 1)[0] == 1 << 8
+    eax, _, ecx, edx = v.cpuid(0xA)
+    assert (eax & 0xFF, (eax >> 8) & 0xFF) == (6, 1)  # counters 0.. up to the first hole
+    assert (ecx, edx & 0x1F) == (FIXED_BITS, 2)
+    assert v.cpuid(0x23, 0) == (0b11, 0b11, 0, 0)
+    assert v.cpuid(0x23, 1) == (GP_BITS, FIXED_BITS, 0, 0)
+    assert v.pmu.cpuid_shape()["gp_counters"] == 5
+    assert v.pmu.cpuid_shape()["fixed_counters"] == 3
+
+
+@pytest.mark.parametrize("msr", [0xC2, 0x4C2, 0x187, 0xC4, 0x4C4, 0x189, 0xC7, 0x18C, 0x30B])
+def test_absent_counter_msrs_fault(msr: int) -> None:
+    v = v6()
+    with pytest.raises(GuestFault):
+        v.rdmsr(msr)
+    with pytest.raises(GuestFault):
+        v.wrmsr(msr, 0)
+
+
+def test_present_counter_msrs_answer() -> None:
+    v = v6()
+    v.wrmsr(0x4C1 + 7, 0x1234)
+    assert v.rdmsr(0xC1 + 7) == 0x1234
+    assert v.rdpmc(7) == 0x1234
+    v.wrmsr(0x309 + 3, 0x55)
+    assert v.rdpmc((1 << 30) | 3) == 0x55
+
+
+@pytest.mark.parametrize("ecx", [1, 3, 6, 8, (1 << 30) | 2, (1 << 30) | 4])
+def test_absent_rdpmc_index_faults(ecx: int) -> None:
+    with pytest.raises(GuestFault):
+        v6().rdpmc(ecx)
+
+
+@pytest.mark.parametrize("bit", [1, 3, 6, 8, 34, 36])
+def test_absent_counter_global_bits_are_reserved(bit: int) -> None:
+    v = v6()
+    for msr in (0x38F, 0x390):
+        with pytest.raises(GuestFault):
+            v.wrmsr(msr, 1 << bit)
+
+
+def test_global_ctrl_takes_every_present_bit_and_resets_to_the_gp_bitmap() -> None:
+    v = v6()
+    assert v.rdmsr(0x38F) == GP_BITS
+    v.wrmsr(0x38F, GP_BITS | (FIXED_BITS << 32))
+    assert v.rdmsr(0x38F) == 0xB_0000_00B5
+    v.wrmsr(0x390, GP_BITS | (FIXED_BITS << 32))
+
+
+def test_absent_fixed_counter_field_is_reserved() -> None:
+    v = v6()
+    v.wrmsr(0x38D, 0xB0BB)  # fields 0, 1, 3
+    assert v.rdmsr(0x38D) == 0xB0BB
+    with pytest.raises(GuestFault):
+        v.wrmsr(0x38D, 0x300)  # field 2: fixed counter 2 is absent
+
+
+def test_umask2_and_eq_writable_on_v6_only() -> None:
+    v = v6()
+    value = (0xA5 << 40) | (1 << 36) | 0x43003C
+    v.wrmsr(0x186, value)
+    assert v.rdmsr(0x186) == value
+    old = vpmu.Machine.from_dict({"pmu": {"backend": "intel", "version": 5}}).vcpus[0]
+    for bit in (1 << 36, 1 << 40, 1 << 47):
+        with pytest.raises(GuestFault):
+            old.wrmsr(0x186, bit | 0x43003C)
+
+
+def test_v6_has_no_legacy_quirk_rows() -> None:
+    """KVM's drop-the-write quirk for 0xC2/0x187 is not the architecture: v6 #GPs."""
+    v = v6()
+    assert 0xC2 not in v.msr_table and 0x187 not in v.msr_table
+
+
+@pytest.mark.parametrize(
+    ("pmu", "message"),
+    [
+        (
+            {"version": 5, "gp_bitmap": GP_BITS},
+            "pmu.gp_bitmap = 181: counter bitmaps are CPUID leaf 0x23: needs version >= 6, not 5",
+        ),
+        (
+            {"version": 6, "gp_bitmap": GP_BITS, "gp_counters": 8},
+            "pmu.gp_counters = 8: gp_bitmap 0b10110101 has 5 counters; omit gp_counters",
+        ),
+    ],
+)
+def test_bitmap_config_errors(pmu: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        vpmu.Machine.from_dict({"pmu": {"backend": "intel", **pmu}})
+    assert str(err.value) == message
+
+
+def test_dense_v6_without_bitmaps_is_contiguous() -> None:
+    v = vpmu.Machine.from_dict({"pmu": {"backend": "intel", "version": 6}}).vcpus[0]
+    assert sorted(v.counters) == [0, 1, 2, 3, 4, 5, 6, 7, 32, 33, 34]
+    assert v.cpuid(0x23, 1) == (0xFF, 0b111, 0, 0)
