@@ -8,7 +8,12 @@ Figures quoted in cycles are converted at ``ghz``.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .ledger import CATEGORIES
+from .mechanisms import BUILTIN, BUILTIN_MECHANISMS, PriceList, price_key
 
 
 class CostTable(BaseModel):
@@ -21,6 +26,7 @@ class CostTable(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+    prices: ClassVar[PriceList]  # the mechanisms this table prices; set below
 
     ghz: float = Field(2.5, gt=0, description="clock used to convert cycle figures to ns")
     vm_exit: float = Field(
@@ -104,36 +110,31 @@ class CostTable(BaseModel):
     )
 
 
-# Which cost-table field prices which ledger entry. Exit reasons are priced by
-# prefix: a guest PMU access (wrmsr:*, rdmsr:*, rdpmc) is a round trip plus KVM's
-# emulation; any other exit (a host PMI's NMI exit, a host tick) is a round trip.
-PERF_OP_COSTS = {
-    "create": "perf_create",
-    "create_sched_rcu": "perf_sched_rcu",
-    "release": "perf_release",
-    "pause": "perf_pause",
-    "reuse": "perf_resume",
-    "period": "perf_period",
-}
-PMI_COSTS = {"injected": "pmi_injection"}
-EVENT_COSTS = {
-    "pmu_handle_event": "pmu_handle_event",
-    "hw_wrmsr": "native_wrmsr",
-    "guest_sample": "guest_sample_native",
-}
-SWITCH_COSTS = {
-    "wrmsr": "native_wrmsr",
-    "rdmsr": "native_rdmsr",
-    "rdpmc": "native_rdpmc",
-    "vmcs": "vmcs_msr_switch",
-}
+def builtin_price_list() -> PriceList:
+    """vpmu's own mechanisms, priced by the fields of :class:`CostTable`."""
+    return PriceList({}, ((BUILTIN, m) for m in BUILTIN_MECHANISMS), builtin=_FIELDS)
 
 
-def exit_cost(table: CostTable, reason: str) -> float:
-    """What one exit of ``reason`` costs."""
-    if reason == "rdpmc" or reason.startswith(("wrmsr:", "rdmsr:")):
-        return table.vm_exit + table.kvm_pmu_emulation
-    return table.vm_exit
+_FIELDS = frozenset(n for n in CostTable.model_fields if n != "ghz")
+CostTable.prices = builtin_price_list()
+
+
+def cost_table_model(prices: PriceList) -> type[CostTable]:
+    """A ``[costs]`` model that also takes the costs plugins declared, each in its range.
+
+    Why a model per plugin manager: a plugin's cost is overridden in a config like
+    a built-in one, and an unknown cost name stays an error (``extra="forbid"``).
+    """
+    extra = prices.plugin_costs
+    if not extra:
+        return CostTable
+    fields: dict[str, Any] = {
+        name: (float, Field(c.ns, ge=c.low, le=c.high, description=c.describe()))
+        for name, c in extra.items()
+    }
+    model: type[CostTable] = create_model("PluginCostTable", __base__=CostTable, **fields)
+    model.prices = prices
+    return model
 
 
 class Priced(BaseModel):
@@ -151,27 +152,16 @@ def price(ledger: dict[str, dict[str, int]], table: CostTable, guest_ns: float) 
     by: dict[str, float] = {}
     per: dict[str, float] = {}
 
-    def add(mech: str, count: int, field: str) -> None:
-        cost = float(getattr(table, field))
-        by[mech] = by.get(mech, 0.0) + count * cost
-        per[mech] = cost
-
-    for reason, n in ledger.get("exits", {}).items():
-        cost = exit_cost(table, reason)
-        by[f"exit:{reason}"] = by.get(f"exit:{reason}", 0.0) + n * cost
-        per[f"exit:{reason}"] = cost
-    for op, n in ledger.get("perf_ops", {}).items():
-        if op in PERF_OP_COSTS:
-            add(f"perf:{op}", n, PERF_OP_COSTS[op])
-    for kind, n in ledger.get("pmis", {}).items():
-        if kind in PMI_COSTS:
-            add(f"pmi:{kind}", n, PMI_COSTS[kind])
-    for kind, n in ledger.get("events", {}).items():
-        if kind in EVENT_COSTS:
-            add(f"events:{kind}", n, EVENT_COSTS[kind])
-    for kind, n in ledger.get("switch_msrs", {}).items():
-        if kind in SWITCH_COSTS:
-            add(f"switch_msrs:{kind}", n, SWITCH_COSTS[kind])
+    prices = table.prices
+    for category in CATEGORIES:
+        for key, n in ledger.get(category, {}).items():
+            mech = prices.find(category, key)
+            if not mech.names:
+                continue
+            cost = sum(float(getattr(table, name)) for name in mech.names)
+            name = price_key(category, key)
+            by[name] = by.get(name, 0.0) + n * cost
+            per[name] = cost
     total = sum(by.values())
     overhead = 100.0 * total / guest_ns if guest_ns > 0 else None
     return Priced(
