@@ -26,6 +26,7 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .machine import Machine
+from .mechanisms import Cost, Mechanism
 from .msr import MsrHandler
 from .plugins import PluginManager, default_manager
 from .report import RunResult
@@ -44,9 +45,11 @@ __all__ = [
     "Backend",
     "Caps",
     "ConfigError",
+    "Cost",
     "FilterError",
     "GuestFault",
     "Machine",
+    "Mechanism",
     "MsrHandler",
     "PluginError",
     "PluginManager",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from .costs import CostTable
+from .costs import cost_table_model
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def root_model(pm: PluginManager) -> type[BaseModel]:
         "machine": (MachineConfig, Field(default_factory=MachineConfig)),
         "host": (HostConfig, Field(default_factory=HostConfig)),
         "filter": (FilterConfig | None, None),
-        "costs": (CostTable, Field(default_factory=CostTable)),
+        "costs": (costs := cost_table_model(pm.prices), Field(default_factory=costs)),
         "report": (ReportConfig, Field(default_factory=ReportConfig)),
         "compare": (CompareConfig | None, None),
     }

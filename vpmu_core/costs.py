@@ -1,139 +1,254 @@
 """The cost table: what one mechanism event costs, in nanoseconds, with its source.
 
-Every default is a published figure or lies inside a range that
-``shared/spec/costs.md`` gives (section named in the field's description); a
-config's ``[costs]`` table overrides any of them, and an unknown key is an error.
-Figures quoted in cycles are converted at ``ghz``.
+Every default is a :class:`~vpmu_core.mechanisms.Cost`: a figure ``shared/spec/costs.md``
+publishes or derives, the range that file supports (section named in its source),
+and whether it is an estimate. A config's ``[costs]`` table overrides any of them
+with a value inside that range; an unknown key is an error. Plugins add costs of
+their own (``vpmu_register_mechanisms``); :func:`cost_table_model` builds the
+table that accepts them. Figures quoted in cycles are converted at 2.5 GHz.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    create_model,
+    model_serializer,
+    model_validator,
+)
 
-class CostTable(BaseModel):
-    """Default costs (ns). The description of each field cites its source.
+from .errors import ConfigError
+from .mechanisms import BUILTIN, BUILTIN_MECHANISMS, Cost, PriceList, price_key
 
-    Why one table and no per-config factor: the seed figures were measured on
-    different machines, but a model that needs a knob per figure explains nothing.
-    Where a figure is out of reach with these values, the report says which
-    mechanism the model lacks.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    ghz: float = Field(2.5, gt=0, description="clock used to convert cycle figures to ns")
-    vm_exit: float = Field(
-        600.0,
-        ge=0,
-        description="bare VM exit + entry round trip: ~1,500 cycles at 2.5 GHz "
-        "(costs.md §4a, Sean Christopherson 24 May 2021, YKwd5OTXr97Fxfok@google.com)",
-    )
-    kvm_pmu_emulation: float = Field(
-        200.0,
-        ge=0,
-        description="KVM's emulation of one PMU MSR access or RDPMC with no perf call: "
+BUILTIN_COSTS: dict[str, Cost] = {
+    "vm_exit": Cost(
+        ns=600.0,
+        low=400.0,
+        high=900.0,
+        source="bare VM exit + entry round trip: ~1,500 cycles at 2.5 GHz (costs.md §4a, "
+        "Sean Christopherson 24 May 2021, YKwd5OTXr97Fxfok@google.com); range 1,000-1,500 "
+        "cycles on modern Intel, AMD ~1.5x (§4a)",
+    ),
+    "kvm_pmu_emulation": Cost(
+        ns=200.0,
+        low=200.0,
+        high=1200.0,
+        source="KVM's emulation of one PMU MSR access or RDPMC with no perf call: "
         "kvm_pmu_rdpmc = 200 ns (costs.md §1b, Table 1). With vm_exit this makes a handled "
-        "PMU exit 800 ns = 2,000 cycles, inside the 2,000-4,000 cycles of costs.md §4a",
-    )
-    pmi_injection: float = Field(
-        1500.0,
-        ge=0,
-        description="KVM_REQ_PMI -> LVTPC injection, excluding the guest handler "
-        "(costs.md §4d: a whole optimised guest PMI is 6-9 µs; this is a part of it)",
-    )
-    pmu_handle_event: float = Field(
-        97.0,
-        ge=0,
-        description="kvm_pmu_handle_event() when it reprograms nothing: 97 ns average "
-        "(costs.md §2a, Kan Liang RFC 6 Dec 2018, 4-socket SKX)",
-    )
-    perf_create: float = Field(
-        25000.0,
-        ge=0,
-        description="perf_event_create_kernel_counter, steady state: 'tens of µs' "
+        "PMU exit 800 ns = 2,000 cycles; range: the 2,000-4,000 cycles of a handled PMU exit "
+        "less a 1,000-1,500 cycle round trip (costs.md §4a)",
+    ),
+    "pmi_injection": Cost(
+        ns=1500.0,
+        low=200.0,
+        high=6000.0,
+        estimate=True,
+        source="KVM_REQ_PMI -> LVTPC injection, excluding the guest handler. No published "
+        "figure (costs.md §3e); a part of the 6-9 µs of a whole optimised guest PMI "
+        "(costs.md §4d), above the 200-500 ns host side of a mediated PMI (§3e)",
+    ),
+    "pmu_handle_event": Cost(
+        ns=97.0,
+        low=97.0,
+        high=200.0,
+        source="kvm_pmu_handle_event() when it reprograms nothing: 97 ns average "
+        "(costs.md §2a, Kan Liang RFC 6 Dec 2018, 4-socket SKX); at most the 200 ns of "
+        "KVM's other perf-free PMU step, kvm_pmu_rdpmc (§1b Table 1)",
+    ),
+    "perf_create": Cost(
+        ns=25000.0,
+        low=10000.0,
+        high=100000.0,
+        source="perf_event_create_kernel_counter, steady state: 'tens of µs' "
         "(costs.md §4c; 25 µs fixed-counter maximum of §1b Table 1)",
-    )
-    perf_sched_rcu: float = Field(
-        21_000_000.0,
-        ge=0,
-        description="extra cost of a creation that flips perf_sched_events (account_event -> "
+    ),
+    "perf_sched_rcu": Cost(
+        ns=21_000_000.0,
+        low=21_000_000.0,
+        high=30_000_000.0,
+        source="extra cost of a creation that flips perf_sched_events (account_event -> "
         "static_branch_enable + synchronize_rcu) when no other host perf user holds it: "
         "'maximum 21000000 ns' (costs.md §2b, commit a6da0d77e98e; cause per Like Xu, "
-        "d0341842-3acd-5a9d-2b75-ab214fe9b659@linux.intel.com). A maximum: no average "
-        "was published",
-    )
-    perf_release: float = Field(
-        30000.0, ge=0, description="perf_event_release_kernel, GP (costs.md §1b, §4c: 30 µs)"
-    )
-    perf_pause: float = Field(
-        1000.0,
-        ge=0,
-        description="perf_event_pause (disable+read+reset); no published figure, 1-5 µs "
+        "d0341842-3acd-5a9d-2b75-ab214fe9b659@linux.intel.com), 30 ms GP maximum in §1b "
+        "Table 1. A maximum: no average was published",
+    ),
+    "perf_release": Cost(
+        ns=30000.0,
+        low=30000.0,
+        high=2_000_000.0,
+        source="perf_event_release_kernel: 30 µs GP to 2 ms fixed, maxima (costs.md §1b, §4c)",
+    ),
+    "perf_pause": Cost(
+        ns=1000.0,
+        low=1000.0,
+        high=5000.0,
+        estimate=True,
+        source="perf_event_pause (disable+read+reset); no published figure, 1-5 µs "
         "assumed (costs.md §7)",
-    )
-    perf_resume: float = Field(
-        1000.0, ge=0, description="re-enable of a reused event; 1-5 µs assumed (costs.md §7)"
-    )
-    perf_period: float = Field(
-        5378.0, ge=0, description="perf_event_period (costs.md §2c: 5,378 ns on E5-2699)"
-    )
-    native_wrmsr: float = Field(
-        48.0, ge=0, description="native PMU WRMSR: 80-170 cycles (costs.md §4e) = 120 cycles"
-    )
-    native_rdmsr: float = Field(
-        16.0, ge=0, description="native RDMSR: 30-50 cycles (costs.md §4e, weak) = 40 cycles"
-    )
-    native_rdpmc: float = Field(
-        12.0, ge=0, description="native RDPMC: ~20-40 cycles (costs.md §4e, weak) = 30 cycles"
-    )
-    guest_sample_native: float = Field(
-        2500.0,
-        ge=0,
-        description="the guest perf core's own software work per sample, MSR accesses "
+    ),
+    "perf_resume": Cost(
+        ns=1000.0,
+        low=1000.0,
+        high=5000.0,
+        estimate=True,
+        source="re-enable of a reused event; no published figure, 1-5 µs assumed (costs.md §7)",
+    ),
+    "perf_period": Cost(
+        ns=5378.0,
+        low=1000.0,
+        high=5378.0,
+        source="perf_event_period: 5,378 ns on E5-2699 sampling several events, 'unstable' "
+        "and lower with fewer (costs.md §2c); no lower figure, so the 1 µs assumed for "
+        "perf_event_pause (§7) bounds it below",
+    ),
+    "native_wrmsr": Cost(
+        ns=48.0,
+        low=32.0,
+        high=68.0,
+        source="native PMU WRMSR: 80-170 cycles (costs.md §4e) = 120 cycles",
+    ),
+    "native_rdmsr": Cost(
+        ns=16.0,
+        low=12.0,
+        high=20.0,
+        source="native RDMSR: 30-50 cycles (costs.md §4e, weak) = 40 cycles",
+    ),
+    "native_rdpmc": Cost(
+        ns=12.0,
+        low=8.0,
+        high=16.0,
+        source="native RDPMC: ~20-40 cycles (costs.md §4e, weak) = 30 cycles",
+    ),
+    "guest_sample_native": Cost(
+        ns=2500.0,
+        low=0.0,
+        high=2500.0,
+        estimate=True,
+        source="the guest perf core's own software work per sample, MSR accesses "
         "excluded (perf_event_overflow: period adjustment, perf_prepare_sample, "
         "perf_output_sample). No measurement was published; the value is the bound perf "
         "itself enforces natively: perf_sample_allowed_ns = 10 µs x 25% = 2.5 µs at the "
         "default max sample rate (costs.md §5, §4d). An upper bound, not an average",
-    )
-    vmcs_msr_switch: float = Field(
-        68.0,
-        ge=0,
-        description="one MSR loaded or stored by a VM transition (VMCS / auto-load list): "
-        "~170 cycles (costs.md §4a, derived from 3 MSRs taking 1,500 to >2,000 cycles)",
-    )
+    ),
+    "vmcs_msr_switch": Cost(
+        ns=68.0,
+        low=32.0,
+        high=68.0,
+        source="one MSR loaded or stored by a VM transition (VMCS / auto-load list): "
+        "~170 cycles (costs.md §4a, derived from 3 MSRs taking 1,500 to >2,000 cycles); "
+        "80 cycles at least, as a PMU WRMSR (§4e)",
+    ),
+}
+
+BUILTIN_PRICES = PriceList(BUILTIN_COSTS, ((BUILTIN, m) for m in BUILTIN_MECHANISMS))
 
 
-# Which cost-table field prices which ledger entry. Exit reasons are priced by
-# prefix: a guest PMU access (wrmsr:*, rdmsr:*, rdpmc) is a round trip plus KVM's
-# emulation; any other exit (a host PMI's NMI exit, a host tick) is a round trip.
-PERF_OP_COSTS = {
-    "create": "perf_create",
-    "create_sched_rcu": "perf_sched_rcu",
-    "release": "perf_release",
-    "pause": "perf_pause",
-    "reuse": "perf_resume",
-    "period": "perf_period",
-}
-PMI_COSTS = {"injected": "pmi_injection"}
-EVENT_COSTS = {
-    "pmu_handle_event": "pmu_handle_event",
-    "hw_wrmsr": "native_wrmsr",
-    "guest_sample": "guest_sample_native",
-}
-SWITCH_COSTS = {
-    "wrmsr": "native_wrmsr",
-    "rdmsr": "native_rdmsr",
-    "rdpmc": "native_rdpmc",
-    "vmcs": "vmcs_msr_switch",
-}
+def _cost(name: str) -> Any:
+    c = BUILTIN_COSTS[name]
+    return Field(c.ns, ge=0, description=c.describe())
+
+
+class CostTable(BaseModel):
+    """Default costs (ns). The description of each field cites its source and range.
+
+    Why one table and no per-config factor: the seed figures were measured on
+    different machines, but a model that needs a knob per figure explains nothing.
+    Where a figure is out of reach with these values, the report says which
+    mechanism the model lacks. ``prices`` is the price list the table prices with:
+    vpmu's own here, the plugins' too in a table :func:`cost_table_model` built.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    prices: ClassVar[PriceList] = BUILTIN_PRICES
+
+    ghz: float = Field(
+        2.5, gt=0, description="a parameter, no cost: the clock the cycle figures assume"
+    )
+    vm_exit: float = _cost("vm_exit")
+    kvm_pmu_emulation: float = _cost("kvm_pmu_emulation")
+    pmi_injection: float = _cost("pmi_injection")
+    pmu_handle_event: float = _cost("pmu_handle_event")
+    perf_create: float = _cost("perf_create")
+    perf_sched_rcu: float = _cost("perf_sched_rcu")
+    perf_release: float = _cost("perf_release")
+    perf_pause: float = _cost("perf_pause")
+    perf_resume: float = _cost("perf_resume")
+    perf_period: float = _cost("perf_period")
+    native_wrmsr: float = _cost("native_wrmsr")
+    native_rdmsr: float = _cost("native_rdmsr")
+    native_rdpmc: float = _cost("native_rdpmc")
+    guest_sample_native: float = _cost("guest_sample_native")
+    vmcs_msr_switch: float = _cost("vmcs_msr_switch")
+
+    @model_validator(mode="after")
+    def _in_range(self) -> CostTable:
+        """An override must lie in the range its source supports (one line naming it)."""
+        for name, cost in type(self).prices.costs.items():
+            value = getattr(self, name)
+            if not cost.low <= value <= cost.high:
+                raise ConfigError(
+                    f"costs.{name}",
+                    value,
+                    f"must lie in [{cost.low:g}, {cost.high:g}] ns, the range of its "
+                    f"source: {cost.source}",
+                )
+        return self
+
+
+PARAMETERS = ("ghz",)  # cost-table fields that are no cost
+
+
+def cost_table_model(prices: PriceList) -> type[CostTable]:
+    """The ``[costs]`` model for a price list: the built-in table plus the plugins' costs."""
+    if prices is BUILTIN_PRICES:
+        return CostTable
+    extra: dict[str, Any] = {
+        n: (float, Field(c.ns, ge=0, description=c.describe()))
+        for n, c in prices.plugin_costs.items()
+    }
+    model = create_model("CostTable", __base__=CostTable, **extra)
+    model.prices = prices
+    return model
+
+
+def _legacy_view(category: str) -> dict[str, str]:
+    """``key -> cost`` of the built-in one-cost mechanisms of ``category``.
+
+    Kept only for ``workloads/perf.py``'s meter, until it prices through :func:`price`.
+    """
+    return {
+        m.key: m.cost
+        for m in BUILTIN_MECHANISMS
+        if m.category == category and isinstance(m.cost, str) and not m.pattern
+    }
+
+
+PERF_OP_COSTS = _legacy_view("perf_ops")
+PMI_COSTS = _legacy_view("pmis")
+EVENT_COSTS = _legacy_view("events")
+SWITCH_COSTS = _legacy_view("switch_msrs")
+
+
+def unit_cost(table: CostTable, category: str, key: str, who: str = "") -> float | None:
+    """What one count of ``category[key]`` costs; None when declared unpriced."""
+    mech = type(table).prices.find(category, key, who)
+    if mech.cost is None:
+        return None
+    total = 0.0
+    for name in mech.names:
+        total += float(getattr(table, name))
+    return total
 
 
 def exit_cost(table: CostTable, reason: str) -> float:
     """What one exit of ``reason`` costs."""
-    if reason == "rdpmc" or reason.startswith(("wrmsr:", "rdmsr:")):
-        return table.vm_exit + table.kvm_pmu_emulation
-    return table.vm_exit
+    return unit_cost(table, "exits", reason) or 0.0
 
 
 class Priced(BaseModel):
@@ -144,34 +259,55 @@ class Priced(BaseModel):
     ns_per_op: dict[str, float]
     guest_ns: float
     overhead_pct: float | None
+    plugin_costs: dict[str, str] = Field(
+        default_factory=dict,
+        description="mechanism -> the plugin-declared cost pricing it and its source "
+        "(left out of the JSON when no plugin cost priced anything)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("plugin_costs"):
+            data.pop("plugin_costs", None)
+        return data
 
 
-def price(ledger: dict[str, dict[str, int]], table: CostTable, guest_ns: float) -> Priced:
-    """Nanoseconds of hypervisor/host work a ledger stands for, and its share of guest time."""
+# The order ledger categories are summed in: the one today's figures were taken with
+# (float addition is not associative, so a new order could move a last digit).
+PRICE_ORDER = ("exits", "perf_ops", "pmis", "events", "switch_msrs", "context_switches")
+
+
+def price(
+    ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: float, who: str = ""
+) -> Priced:
+    """Nanoseconds of hypervisor/host work a ledger stands for, and its share of guest time.
+
+    Every key is priced by its declared mechanism (``table``'s price list); a key
+    no plugin declared raises :class:`~vpmu_core.mechanisms.UnpricedMechanism`
+    naming it, and ``who`` (the run's components) says where to look.
+    """
     by: dict[str, float] = {}
     per: dict[str, float] = {}
-
-    def add(mech: str, count: int, field: str) -> None:
-        cost = float(getattr(table, field))
-        by[mech] = by.get(mech, 0.0) + count * cost
-        per[mech] = cost
-
-    for reason, n in ledger.get("exits", {}).items():
-        cost = exit_cost(table, reason)
-        by[f"exit:{reason}"] = by.get(f"exit:{reason}", 0.0) + n * cost
-        per[f"exit:{reason}"] = cost
-    for op, n in ledger.get("perf_ops", {}).items():
-        if op in PERF_OP_COSTS:
-            add(f"perf:{op}", n, PERF_OP_COSTS[op])
-    for kind, n in ledger.get("pmis", {}).items():
-        if kind in PMI_COSTS:
-            add(f"pmi:{kind}", n, PMI_COSTS[kind])
-    for kind, n in ledger.get("events", {}).items():
-        if kind in EVENT_COSTS:
-            add(f"events:{kind}", n, EVENT_COSTS[kind])
-    for kind, n in ledger.get("switch_msrs", {}).items():
-        if kind in SWITCH_COSTS:
-            add(f"switch_msrs:{kind}", n, SWITCH_COSTS[kind])
+    sources: dict[str, str] = {}
+    prices = type(table).prices
+    unknown = [c for c in ledger if c not in PRICE_ORDER]
+    if unknown:
+        raise ConfigError("ledger", unknown[0], f"not a ledger category: {', '.join(PRICE_ORDER)}")
+    for category in PRICE_ORDER:
+        for key, n in ledger.get(category, {}).items():
+            cost = unit_cost(table, category, key, who)
+            if cost is None:
+                continue
+            name = price_key(category, key)
+            by[name] = by.get(name, 0.0) + n * cost
+            per[name] = cost
+            for cost_name in prices.find(category, key).names:
+                if cost_name in prices.cost_origin:
+                    sources[name] = (
+                        f"{cost_name} ({prices.cost_origin[cost_name]}): "
+                        f"{prices.costs[cost_name].describe()}"
+                    )
     total = sum(by.values())
     overhead = 100.0 * total / guest_ns if guest_ns > 0 else None
     return Priced(
@@ -180,4 +316,5 @@ def price(ledger: dict[str, dict[str, int]], table: CostTable, guest_ns: float) 
         ns_per_op=dict(sorted(per.items())),
         guest_ns=guest_ns,
         overhead_pct=overhead,
+        plugin_costs=dict(sorted(sources.items())),
     )

@@ -164,3 +164,19 @@ def vpmu_restore_state(vcpu: Vcpu, states: dict[str, dict[str, Any]]) -> None:
     Called by ``Vcpu.restore()`` after the snapshot was checked to fit this machine.
     Raise :class:`~vpmu_core.errors.SnapshotError` if the part does not fit.
     """
+
+
+@hookspec
+def vpmu_register_mechanisms(register: Callable[[Any], None]) -> None:
+    """Declare the ledger keys a plugin counts by calling ``register(Mechanism(...))``.
+
+    Called once when a plugin manager loads its plugins, like the other
+    ``vpmu_register_*`` hooks. Each :class:`~vpmu_core.mechanisms.Mechanism` names a
+    ledger category and key, one line of meaning, and the cost that prices one
+    count: an existing cost-table field, or a new cost name with a
+    :class:`~vpmu_core.mechanisms.Cost` default (value, range, source). Why a
+    declaration: a ledger key nobody declared is an error when the run is priced,
+    never a silent 0. A new cost is overridable in a config's ``[costs]`` table
+    within its range. Two plugins declaring one key, or one new cost, is an error
+    naming both.
+    """

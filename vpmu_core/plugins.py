@@ -19,7 +19,9 @@ import pluggy
 from loguru import logger
 
 from . import hookspecs
+from .costs import BUILTIN_COSTS, BUILTIN_PRICES
 from .errors import PluginError, VpmuError
+from .mechanisms import BUILTIN, BUILTIN_MECHANISMS, Mechanism, PriceList
 
 ENTRY_POINT_GROUP = "vpmu"
 KINDS = ("backends", "strategies", "workloads", "extensions")
@@ -91,6 +93,7 @@ class PluginManager:
         self.registry: dict[str, dict[str, type[Any]]] = {k: {} for k in KINDS}
         self.origin: dict[tuple[str, str], str] = {}
         self._root_model: Any = None  # the config model for these plugins, built on first use
+        self.prices: PriceList = BUILTIN_PRICES  # vpmu's own, until plugins declare more
         if entry_points:
             self._load_entry_points()
         for name, module in plugins:
@@ -125,7 +128,22 @@ class PluginManager:
         mod_name = getattr(module, "__name__", type(module).__name__)
         self.infos[name] = PluginInfo(name, version, mod_name, hooks=hooks)
 
+    def _collect_mechanisms(self) -> None:
+        """Build the price list: vpmu's mechanisms, then every plugin's, each once."""
+        declared: list[tuple[str, Mechanism]] = [(BUILTIN, m) for m in BUILTIN_MECHANISMS]
+        for impl in hook_impls(self.pm, "vpmu_register_mechanisms"):
+
+            def register(mech: Mechanism, plugin: str = impl.plugin_name) -> None:
+                if not isinstance(mech, Mechanism):
+                    raise PluginError(f"plugin {plugin!r} registered {mech!r}, not a Mechanism")
+                declared.append((plugin, mech))
+
+            impl.function(register=register)
+        if len(declared) > len(BUILTIN_MECHANISMS):
+            self.prices = PriceList(BUILTIN_COSTS, declared)
+
     def _collect(self) -> None:
+        self._collect_mechanisms()
         for kind in KINDS:
             hook = f"vpmu_register_{kind}"
             for impl in hook_impls(self.pm, hook):
