@@ -1,0 +1,95 @@
+"""The open price list: a plugin's mechanisms are priced like vpmu's own, none at a silent 0."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vpmu_core as vpmu
+from vpmu_core.costs import BUILTIN_COSTS, PARAMETERS, CostTable, cost_table_model, price
+from vpmu_core.mechanisms import BUILTIN_MECHANISMS, UnpricedMechanism
+
+
+class LoadPlugin:
+    """A third-party plugin declaring one mechanism with a new, sourced cost."""
+
+    @vpmu.hookimpl
+    def vpmu_register_mechanisms(self, register: Any) -> None:
+        register(
+            vpmu.Mechanism(
+                category="events",
+                key="test_ctxt_load",
+                meaning="a test plugin loads a PMU context",
+                cost="test_ctxt_load",
+                default=vpmu.Cost(
+                    ns=1200.0, low=800.0, high=2000.0, source="a test", estimate=True
+                ),
+            )
+        )
+
+
+def manager() -> vpmu.PluginManager:
+    return vpmu.PluginManager(plugins=[("test-load", LoadPlugin())])
+
+
+def test_a_plugin_mechanism_is_priced_with_its_own_cost() -> None:
+    table = cost_table_model(manager().prices)()
+    priced = price({"events": {"test_ctxt_load": 3}}, table, 1_000_000.0)
+    assert priced.total_ns == 3600.0
+    assert priced.by_mechanism == {"events:test_ctxt_load": 3600.0}
+    assert priced.ns_per_op == {"events:test_ctxt_load": 1200.0}
+
+
+def test_a_plugin_cost_is_overridden_inside_its_range() -> None:
+    table = cost_table_model(manager().prices)(test_ctxt_load=1000.0)
+    assert price({"events": {"test_ctxt_load": 2}}, table, 1.0).total_ns == 2000.0
+
+
+def config(costs: dict[str, float]) -> dict[str, Any]:
+    data = tomllib.loads(Path("configs/intel-kvm.toml").read_text(encoding="utf-8"))
+    return {**data, "costs": costs}
+
+
+def test_a_config_overrides_a_plugin_cost() -> None:
+    cfg = vpmu.load_config(config({"test_ctxt_load": 900.0}), manager())
+    assert cfg.costs.test_ctxt_load == 900.0
+
+
+@pytest.mark.parametrize("value", [799.0, 2000.5])
+def test_a_plugin_cost_outside_its_range_is_refused(value: float) -> None:
+    with pytest.raises(vpmu.ConfigError, match=r"costs\.test_ctxt_load = .*\[800, 2000\]"):
+        vpmu.load_config(config({"test_ctxt_load": value}), manager())
+
+
+def test_a_plugin_cost_is_unknown_without_the_plugin() -> None:
+    with pytest.raises(vpmu.ConfigError, match="test_ctxt_load"):
+        vpmu.load_config(config({"test_ctxt_load": 900.0}), vpmu.PluginManager())
+
+
+def test_an_undeclared_key_is_an_error_naming_it() -> None:
+    with pytest.raises(
+        UnpricedMechanism, match=r"events\['nobody_declared'\] has no declared mechanism"
+    ):
+        price({"events": {"nobody_declared": 1}}, CostTable(), 1.0)
+
+
+def test_without_the_plugin_its_key_is_undeclared() -> None:
+    with pytest.raises(UnpricedMechanism, match="test_ctxt_load"):
+        price({"events": {"test_ctxt_load": 1}}, CostTable(), 1.0)
+
+
+def test_every_builtin_cost_prices_some_mechanism() -> None:
+    used: set[str] = set()
+    for m in BUILTIN_MECHANISMS:
+        if m.cost is not None:
+            used.update([m.cost] if isinstance(m.cost, str) else m.cost)
+    assert set(CostTable.model_fields) - set(PARAMETERS) == used
+    assert used <= set(BUILTIN_COSTS)
+
+
+def test_every_builtin_default_lies_in_its_range() -> None:
+    for name, cost in BUILTIN_COSTS.items():
+        assert cost.low <= getattr(CostTable(), name) <= cost.high, name
