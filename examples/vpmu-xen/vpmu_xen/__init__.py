@@ -1,0 +1,261 @@
+"""``xen``: Xen's HVM vPMU on Intel as a third-party vpmu strategy.
+
+Why a model of its own: Xen virtualizes the PMU without host perf events. The
+guest's PMU context (counters and controls) is put in the hardware the first time
+the guest touches a PMU MSR after a switch (``core2_vpmu_msr_common_check`` in
+xen/arch/x86/cpu/vpmu_intel.c: "lazy load", sets ``VPMU_CONTEXT_LOADED``), and only
+then is the MSR bitmap opened (``core2_vpmu_set_msr_bitmap``: counters read and
+written directly, event selects and FIXED_CTR_CTRL read directly, every control
+write still intercepted). The context is saved when the vCPU is descheduled
+(``vpmu_save``, called from the context switch since commit defa4e51d20a, "x86/vpmu:
+Fix race-condition in vpmu_load", Xen 4.17; before it the save was deferred until
+another vCPU or another pCPU needed the hardware). A counter overflow interrupts
+Xen, which injects the PMI through the guest's virtual LAPIC (``vpmu_do_interrupt``
+in xen/arch/x86/cpu/vpmu.c, ``vlapic_set_irq``). Xen refuses a host PMU of a
+version other than 2..5 and emulates 4 and 5 as 3 (``core2_vpmu_init``). Sources
+read at xen-project/xen commit c447b7308b13.
+
+Model choices not taken from Xen's source: RDPMC runs natively once the context is
+loaded (counters are in hardware); each load and save is one ledger event priced
+as an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import vpmu_core as vpmu
+
+XEN_COMMIT = "c447b7308b1330ec6dcfef37220736c28f41daa0"
+EAGER_SAVE_COMMIT = "defa4e51d20a143bdd4395a075bf0933bb38a9a4"
+
+# MSR classes of vpmu_core's handlers (values of vpmu_core.msr's constants).
+COUNTER = "counter"
+EVENTSEL = "eventsel"
+FIXED_CTRL = "fixed_ctrl"
+# Readable without an exit once the bitmap is open (core2_vpmu_set_msr_bitmap).
+READ_THROUGH = (EVENTSEL, FIXED_CTRL)
+# The MSRs is_core2_vpmu_msr accepts (an access to one of them loads the context).
+PMU_CLASSES = frozenset(
+    (COUNTER, EVENTSEL, FIXED_CTRL, "global_ctrl", "global_status", "global_status_clr")
+)
+SUPPORTED_VERSIONS = (2, 3, 4, 5)  # core2_vpmu_init; 4 and 5 are emulated as 3
+
+
+class XenConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["xen"]
+    save: Literal["eager", "lazy"] = Field(
+        "eager",
+        description="'eager': the context is saved whenever the vCPU is descheduled "
+        "(Xen 4.17+, commit defa4e51d20a); 'lazy': it stays loaded until the vCPU "
+        "comes back on another pCPU (older Xen)",
+    )
+
+
+class XenAllocator:
+    """No host events: the guest's controls are written to hardware on the intercepted
+    write itself, so a reprogram has nothing to do."""
+
+    def __init__(self, vcpu: vpmu.Vcpu, strategy: Xen) -> None:
+        self.vcpu = vcpu
+        self.strategy = strategy
+        self.ledger = vcpu.machine.ledger
+
+    def reprogram(self, pmc: vpmu.Pmc) -> None:
+        return None
+
+    def emulated_instruction(self, pmcs: list[vpmu.Pmc]) -> None:
+        return None
+
+    def overflowed(self, pmc: vpmu.Pmc) -> None:
+        # The hardware PMI interrupts Xen (an exit) unless it shares one with another counter.
+        if not self.vcpu.pmi_pending:
+            self.vcpu.count_exit("host_pmi")
+            self.ledger.pmis["xen_pmi"] += 1
+
+    def release(self, pmc: vpmu.Pmc) -> None:
+        return None
+
+
+class VlapicPmiPath:
+    """vpmu_do_interrupt: Xen raises the guest's LVTPC vector in its virtual LAPIC."""
+
+    def __init__(self, vcpu: vpmu.Vcpu) -> None:
+        self.vcpu = vcpu
+        self.pmis = vcpu.machine.ledger.pmis
+
+    def deliver(self) -> None:
+        if self.vcpu.deliver_pmi():
+            self.pmis["xen_vlapic_inject"] += 1
+
+
+class Xen(vpmu.Strategy):
+    """Xen HVM vPMU: lazy context load, bitmap opened once loaded, eager or lazy save."""
+
+    name: ClassVar[str] = "xen"
+    Config: ClassVar[type[BaseModel]] = XenConfig
+
+    def __init__(self, config: Any, machine: vpmu.Machine) -> None:
+        super().__init__(config, machine)
+        self.loaded: set[int] = set()  # vCPU indexes whose context is in hardware
+        self.last_pcpu: dict[int, int] = {}  # vpmu->last_pcpu, set on save/load
+        self.events = machine.ledger.events
+        machine.host.on_sched.append(self._sched)
+
+    @classmethod
+    def check(cls, config: Any, plugins: Any) -> None:
+        """Refuse what core2_vpmu_init refuses (and what this model does not cover)."""
+        if config.pmu.backend != "intel":
+            raise vpmu.ConfigError(
+                "pmu.backend",
+                config.pmu.backend,
+                "the xen strategy models Xen's Intel vPMU (vpmu_intel.c) only",
+            )
+        backend = plugins.registry["backends"][config.pmu.backend](config.pmu, None)
+        version = backend.caps().version
+        if version not in SUPPORTED_VERSIONS:
+            raise vpmu.ConfigError(
+                "pmu.version",
+                version,
+                "Xen's vPMU supports architectural PerfMon versions 2 to 5 "
+                "(core2_vpmu_init returns -EINVAL otherwise)",
+            )
+
+    # ------------------------------------------------------------- MSR bitmap
+    def intercept(self, vcpu: vpmu.Vcpu, handler: vpmu.MsrHandler, write: bool) -> str | None:
+        reason = f"{'wrmsr' if write else 'rdmsr'}:{handler.klass}"
+        if vcpu.index not in self.loaded:
+            return reason  # every PMU MSR exits until the context is loaded
+        if handler.klass == COUNTER:
+            return None
+        if handler.klass in READ_THROUGH and not write:
+            return None
+        return reason
+
+    def rdpmc_exits(self, vcpu: vpmu.Vcpu) -> bool:
+        return vcpu.index not in self.loaded
+
+    def _touched(self, vcpu: vpmu.Vcpu) -> None:
+        """core2_vpmu_msr_common_check: the first PMU MSR access loads the context."""
+        if vcpu.index not in self.loaded:
+            self.loaded.add(vcpu.index)
+            self.last_pcpu[vcpu.index] = self.machine.host.pcpu_of(vcpu)
+            self.events["xen_ctxt_load"] += 1
+            self._rebind(vcpu)  # core2_vpmu_set_msr_bitmap
+
+    def _save(self, vcpu: vpmu.Vcpu) -> None:
+        self.loaded.discard(vcpu.index)
+        self.events["xen_ctxt_save"] += 1
+        self._rebind(vcpu)  # the next access must exit and load again
+
+    def _rebind(self, vcpu: vpmu.Vcpu) -> None:
+        for msr, h in vcpu.msr_table.items():
+            if h.klass in PMU_CLASSES:
+                vcpu.rebind_msr(msr)
+
+    @vpmu.hookimpl
+    def vpmu_vcpu_ready(self, vcpu: vpmu.Vcpu) -> None:
+        """Bind, once, the load-on-first-access step in front of every PMU MSR."""
+        for msr, h in list(vcpu.msr_table.items()):
+            if h.klass not in PMU_CLASSES:
+                continue
+
+            def read(inner: Any = h.read) -> int:
+                self._touched(vcpu)
+                return int(inner())
+
+            def write(value: int, inner: Any = h.write) -> None:
+                self._touched(vcpu)
+                inner(value)
+
+            vcpu.msr_table[msr] = replace(h, read=read, write=write)
+            vcpu.rebind_msr(msr)
+
+    # ------------------------------------------------------- context switch
+    def _sched(self, vcpu: vpmu.Vcpu, what: str) -> None:
+        if vcpu.index not in self.loaded:
+            return
+        if what == "out":
+            if self.config.save == "eager":
+                self._save(vcpu)
+            return
+        # lazy: a context left behind on another pCPU is saved there (IPI) first.
+        if self.machine.host.pcpu_of(vcpu) != self.last_pcpu.get(vcpu.index):
+            self._save(vcpu)
+
+    @vpmu.hookimpl
+    def vpmu_counter_allocator(self, vcpu: vpmu.Vcpu) -> Any:
+        return XenAllocator(vcpu, self)
+
+    @vpmu.hookimpl
+    def vpmu_pmi_path(self, vcpu: vpmu.Vcpu) -> Any:
+        return VlapicPmiPath(vcpu)
+
+
+SOURCE = f"xen-project/xen {XEN_COMMIT[:12]}"
+
+
+@vpmu.hookimpl
+def vpmu_register_strategies(register: Callable[[type[Any]], None]) -> None:
+    register(Xen)
+
+
+@vpmu.hookimpl
+def vpmu_register_mechanisms(register: Callable[[Any], None]) -> None:
+    """Xen's own ledger keys and their estimated costs (no published measurement)."""
+    register(
+        vpmu.Mechanism(  # type: ignore[attr-defined]
+            category="events",
+            key="xen_ctxt_load",
+            meaning="Xen loads the vPMU context on the first PMU MSR access after a switch",
+            cost="xen_ctxt_load",
+            default=vpmu.Cost(  # type: ignore[attr-defined]
+                ns=1200.0,
+                low=600.0,
+                high=3000.0,
+                source=f"xen/arch/x86/cpu/vpmu_intel.c core2_vpmu_msr_common_check "
+                f"(__core2_vpmu_load: ~2 WRMSR per counter), {SOURCE}",
+                estimate=True,
+            ),
+        )
+    )
+    register(
+        vpmu.Mechanism(  # type: ignore[attr-defined]
+            category="events",
+            key="xen_ctxt_save",
+            meaning="Xen saves the vPMU context when the vCPU leaves the hardware",
+            cost="xen_ctxt_save",
+            default=vpmu.Cost(  # type: ignore[attr-defined]
+                ns=1000.0,
+                low=500.0,
+                high=2500.0,
+                source=f"xen/arch/x86/cpu/vpmu.c vpmu_save / vpmu_intel.c core2_vpmu_save, "
+                f"{SOURCE}",
+                estimate=True,
+            ),
+        )
+    )
+    for key, meaning in (
+        ("xen_pmi", "a counter overflow interrupts Xen (vpmu_do_interrupt)"),
+        ("xen_vlapic_inject", "Xen raises the guest's LVTPC vector in its vLAPIC"),
+    ):
+        register(
+            vpmu.Mechanism(  # type: ignore[attr-defined]
+                category="pmis",
+                key=key,
+                meaning=meaning,
+                cost=key,
+                default=vpmu.Cost(  # type: ignore[attr-defined]
+                    ns=500.0 if key == "xen_pmi" else 300.0,
+                    low=200.0,
+                    high=1500.0,
+                    source=f"xen/arch/x86/cpu/vpmu.c vpmu_do_interrupt, {SOURCE}",
+                    estimate=True,
+                ),
+            )
+        )
