@@ -56,14 +56,11 @@ def test_pmu_version_1_is_refused_in_one_line() -> None:
 
 
 def test_own_mechanisms_are_declared() -> None:
-    # Until the ledger helper's mechanism hook is merged, vpmu.Mechanism does not exist.
-    if not hasattr(vpmu, "Mechanism"):
-        pytest.skip("vpmu.Mechanism not in this core yet (ledger branch)")
-    declared: list[object] = []
+    declared: list[vpmu.Mechanism] = []
     import vpmu_xen
 
     vpmu_xen.vpmu_register_mechanisms(declared.append)
-    assert [m.key for m in declared] == [  # type: ignore[attr-defined]
+    assert [m.key for m in declared] == [
         "xen_ctxt_load",
         "xen_ctxt_save",
         "xen_pmi",

@@ -209,12 +209,12 @@ def vpmu_register_strategies(register: Callable[[type[Any]], None]) -> None:
 def vpmu_register_mechanisms(register: Callable[[Any], None]) -> None:
     """Xen's own ledger keys and their estimated costs (no published measurement)."""
     register(
-        vpmu.Mechanism(  # type: ignore[attr-defined]
+        vpmu.Mechanism(
             category="events",
             key="xen_ctxt_load",
             meaning="Xen loads the vPMU context on the first PMU MSR access after a switch",
             cost="xen_ctxt_load",
-            default=vpmu.Cost(  # type: ignore[attr-defined]
+            default=vpmu.Cost(
                 ns=1200.0,
                 low=600.0,
                 high=3000.0,
@@ -225,12 +225,12 @@ def vpmu_register_mechanisms(register: Callable[[Any], None]) -> None:
         )
     )
     register(
-        vpmu.Mechanism(  # type: ignore[attr-defined]
+        vpmu.Mechanism(
             category="events",
             key="xen_ctxt_save",
             meaning="Xen saves the vPMU context when the vCPU leaves the hardware",
             cost="xen_ctxt_save",
-            default=vpmu.Cost(  # type: ignore[attr-defined]
+            default=vpmu.Cost(
                 ns=1000.0,
                 low=500.0,
                 high=2500.0,
@@ -245,12 +245,12 @@ def vpmu_register_mechanisms(register: Callable[[Any], None]) -> None:
         ("xen_vlapic_inject", "Xen raises the guest's LVTPC vector in its vLAPIC"),
     ):
         register(
-            vpmu.Mechanism(  # type: ignore[attr-defined]
+            vpmu.Mechanism(
                 category="pmis",
                 key=key,
                 meaning=meaning,
                 cost=key,
-                default=vpmu.Cost(  # type: ignore[attr-defined]
+                default=vpmu.Cost(
                     ns=500.0 if key == "xen_pmi" else 300.0,
                     low=200.0,
                     high=1500.0,
