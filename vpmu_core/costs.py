@@ -149,9 +149,13 @@ BUILTIN_COSTS: dict[str, Cost] = {
 BUILTIN_PRICES = PriceList(BUILTIN_COSTS, ((BUILTIN, m) for m in BUILTIN_MECHANISMS))
 
 
-def _cost(name: str) -> Any:
-    c = BUILTIN_COSTS[name]
+def _field(c: Cost) -> Any:
+    """A cost-table field for one cost: its default and the text the schema shows."""
     return Field(c.ns, ge=0, description=c.describe())
+
+
+def _cost(name: str) -> Any:
+    return _field(BUILTIN_COSTS[name])
 
 
 class CostTable(BaseModel):
@@ -208,47 +212,21 @@ def cost_table_model(prices: PriceList) -> type[CostTable]:
     """The ``[costs]`` model for a price list: the built-in table plus the plugins' costs."""
     if prices is BUILTIN_PRICES:
         return CostTable
-    extra: dict[str, Any] = {
-        n: (float, Field(c.ns, ge=0, description=c.describe()))
-        for n, c in prices.plugin_costs.items()
-    }
+    extra: dict[str, Any] = {n: (float, _field(c)) for n, c in prices.plugin_costs.items()}
     model = create_model("CostTable", __base__=CostTable, **extra)
     model.prices = prices
     return model
 
 
-def _legacy_view(category: str) -> dict[str, str]:
-    """``key -> cost`` of the built-in one-cost mechanisms of ``category``.
-
-    Kept only for ``workloads/perf.py``'s meter, until it prices through :func:`price`.
-    """
-    return {
-        m.key: m.cost
-        for m in BUILTIN_MECHANISMS
-        if m.category == category and isinstance(m.cost, str) and not m.pattern
-    }
-
-
-PERF_OP_COSTS = _legacy_view("perf_ops")
-PMI_COSTS = _legacy_view("pmis")
-EVENT_COSTS = _legacy_view("events")
-SWITCH_COSTS = _legacy_view("switch_msrs")
-
-
-def unit_cost(table: CostTable, category: str, key: str, who: str = "") -> float | None:
+def unit_cost(table: CostTable, category: str, key: str) -> float | None:
     """What one count of ``category[key]`` costs; None when declared unpriced."""
-    mech = type(table).prices.find(category, key, who)
+    mech = type(table).prices.find(category, key)
     if mech.cost is None:
         return None
     total = 0.0
     for name in mech.names:
         total += float(getattr(table, name))
     return total
-
-
-def exit_cost(table: CostTable, reason: str) -> float:
-    """What one exit of ``reason`` costs."""
-    return unit_cost(table, "exits", reason) or 0.0
 
 
 class Priced(BaseModel):
@@ -278,14 +256,12 @@ class Priced(BaseModel):
 PRICE_ORDER = ("exits", "perf_ops", "pmis", "events", "switch_msrs", "context_switches")
 
 
-def price(
-    ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: float, who: str = ""
-) -> Priced:
+def price(ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: float) -> Priced:
     """Nanoseconds of hypervisor/host work a ledger stands for, and its share of guest time.
 
     Every key is priced by its declared mechanism (``table``'s price list); a key
     no plugin declared raises :class:`~vpmu_core.mechanisms.UnpricedMechanism`
-    naming it, and ``who`` (the run's components) says where to look.
+    naming it.
     """
     by: dict[str, float] = {}
     per: dict[str, float] = {}
@@ -296,7 +272,7 @@ def price(
         raise ConfigError("ledger", unknown[0], f"not a ledger category: {', '.join(PRICE_ORDER)}")
     for category in PRICE_ORDER:
         for key, n in ledger.get(category, {}).items():
-            cost = unit_cost(table, category, key, who)
+            cost = unit_cost(table, category, key)
             if cost is None:
                 continue
             name = price_key(category, key)

@@ -129,10 +129,9 @@ class PriceList:
         self,
         costs: dict[str, Cost],
         declared: Iterable[tuple[str, Mechanism]],
-        builtin: frozenset[str] = frozenset(),
     ) -> None:
         self.costs: dict[str, Cost] = dict(costs)
-        self.builtin_costs = frozenset(costs) | builtin
+        self.builtin_costs = frozenset(costs)
         self.mechanisms: dict[tuple[str, str], Mechanism] = {}
         self.origin: dict[tuple[str, str], str] = {}
         self.cost_origin: dict[str, str] = {}
@@ -178,11 +177,7 @@ class PriceList:
         """Costs declared by plugins, not by vpmu."""
         return {n: c for n, c in self.costs.items() if n not in self.builtin_costs}
 
-    def declared(self) -> list[tuple[str, Mechanism]]:
-        """Every (origin, mechanism), in declaration order."""
-        return [(self.origin[k], m) for k, m in self.mechanisms.items()]
-
-    def find(self, category: str, key: str, who: str = "") -> Mechanism:
+    def find(self, category: str, key: str) -> Mechanism:
         """The mechanism pricing ``category[key]``; :class:`UnpricedMechanism` if none."""
         found = self._found.get((category, key))
         if found is not None:
@@ -194,18 +189,12 @@ class PriceList:
                     found = m
                     break
         if found is None:
-            by = f" (counted in a run of {who})" if who else ""
             raise UnpricedMechanism(
-                f"ledger key {category}[{key!r}]{by} has no declared mechanism: the plugin "
+                f"ledger key {category}[{key!r}] has no declared mechanism: the plugin "
                 "that counts it must declare it with the vpmu_register_mechanisms hook"
             )
         self._found[(category, key)] = found
         return found
-
-    def source(self, category: str, key: str) -> str:
-        """Which plugin declared the mechanism pricing ``category[key]``."""
-        m = self.find(category, key)
-        return self.origin[(m.category, m.key)]
 
 
 def mechanism(category: str, key: str, cost: Any, meaning: str) -> Mechanism:
