@@ -103,17 +103,25 @@ class IntelConfig(BaseModel):
         return self
 
     @property
+    def gp_bits(self) -> int:
+        """The GP counters the vCPU has, one bit each: the v6 bitmap, else 0..n-1."""
+        return (1 << self.gp_counters) - 1 if self.gp_bitmap is None else self.gp_bitmap
+
+    @property
+    def fixed_bits(self) -> int:
+        """The fixed counters the vCPU has (bit 0 = FIXED_CTR0), as ``gp_bits``."""
+        return (1 << self.fixed_counters) - 1 if self.fixed_bitmap is None else self.fixed_bitmap
+
+    @property
     def gp_indexes(self) -> list[int]:
-        """The GP counter indexes the vCPU has: the bitmap's set bits, else 0..n-1."""
-        return _indexes(self.gp_bitmap, self.gp_counters)
+        """The GP counter indexes the vCPU has, ascending."""
+        return _indexes(self.gp_bits)
 
     @property
     def fixed_indexes(self) -> list[int]:
-        """The fixed counter numbers the vCPU has (0 = FIXED_CTR0), as ``gp_indexes``."""
-        return _indexes(self.fixed_bitmap, self.fixed_counters)
+        """The fixed counter numbers the vCPU has, ascending."""
+        return _indexes(self.fixed_bits)
 
 
-def _indexes(bitmap: int | None, count: int) -> list[int]:
-    if bitmap is None:
-        return list(range(count))
-    return [i for i in range(bitmap.bit_length()) if bitmap >> i & 1]
+def _indexes(bits: int) -> list[int]:
+    return [i for i in range(bits.bit_length()) if bits >> i & 1]

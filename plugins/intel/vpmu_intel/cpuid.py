@@ -12,12 +12,9 @@ Leaves = dict[tuple[int, int], tuple[int, int, int, int]]
 PDCM = 1 << 15  # CPUID.1:ECX
 
 
-def _dense(indexes: list[int]) -> int:
+def _dense(bits: int) -> int:
     """How many counters from 0 exist without a hole: what a pre-v6 count may promise."""
-    n = 0
-    while n in indexes:
-        n += 1
-    return n
+    return (~bits & (bits + 1)).bit_length() - 1
 
 
 def intel_leaves(cfg: IntelConfig) -> Leaves:
@@ -30,8 +27,8 @@ def intel_leaves(cfg: IntelConfig) -> Leaves:
     absent counter; ECX is the v5 fixed-counter bitmask.
     """
     v6 = cfg.version >= 6
-    nr_gp = _dense(cfg.gp_indexes) if v6 else cfg.gp_counters
-    nr_fixed = _dense(cfg.fixed_indexes) if v6 else cfg.fixed_counters
+    nr_gp = _dense(cfg.gp_bits) if v6 else cfg.gp_counters
+    nr_fixed = _dense(cfg.fixed_bits) if v6 else cfg.fixed_counters
     eax_a = (
         cfg.version
         | (nr_gp << 8)
@@ -50,10 +47,8 @@ def intel_leaves(cfg: IntelConfig) -> Leaves:
         (0xA, 0): (eax_a, ebx_a, 0, edx_a),
     }
     if v6:
-        fixed_bits = sum(1 << i for i in cfg.fixed_indexes)
-        leaves[(0xA, 0)] = (eax_a, ebx_a, fixed_bits, edx_a)
+        leaves[(0xA, 0)] = (eax_a, ebx_a, cfg.fixed_bits, edx_a)
         leaves[(7, 1)] = (M.ARCH_PERFMON_EXT, 0, 0, 0)
         leaves[(M.EXT_LEAF, 0)] = (M.EXT_SUBLEAVES, M.EXT_UMASK2 | M.EXT_EQ, 0, 0)
-        gp_bits = sum(1 << i for i in cfg.gp_indexes)
-        leaves[(M.EXT_LEAF, 1)] = (gp_bits, fixed_bits, 0, 0)
+        leaves[(M.EXT_LEAF, 1)] = (cfg.gp_bits, cfg.fixed_bits, 0, 0)
     return leaves

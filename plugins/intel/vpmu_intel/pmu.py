@@ -90,8 +90,8 @@ class IntelPmu(VendorPmu):
             for i in cfg.fixed_indexes
         ]
         # §4: reserved masks of the global registers; an absent counter's bit is reserved
-        self.gp_mask = sum(1 << p.idx for p in self.gp)
-        present = self.gp_mask | sum(1 << p.idx for p in self.fixed)
+        self.gp_mask = cfg.gp_bits
+        present = self.gp_mask | cfg.fixed_bits << FIXED_BASE
         self.global_ctrl_rsvd = ((1 << 64) - 1) & ~present
         self.global_status_rsvd = self.global_ctrl_rsvd & ~(
             M.STATUS_OVF_BUFFER | M.STATUS_COND_CHGD
