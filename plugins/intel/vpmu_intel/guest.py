@@ -16,6 +16,7 @@ class IntelGuestDriver(GuestDriver):
         super().__init__(vcpu)
         self.active: dict[int, int] = {}  # GP counter -> its PERFEVTSEL with EN
         self.stopped: set[int] = set()  # counters a v1 disable_all cleared EN on
+        self._intel_ctrl: int | None = None  # enable_all's mask, known at the first PMI
 
     def program_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
         sel, umask = key
@@ -72,13 +73,20 @@ class IntelGuestDriver(GuestDriver):
         return self.vcpu.rdpmc(idx)
 
     def _all_mask(self) -> int:
-        """Linux's intel_ctrl: every counter, plus EN_PERF_METRICS where PERF_METRICS exists."""
-        # cntr_mask64 | fixed_cntr_mask64 << 32: the counters that exist (v6 bitmaps may have holes)
-        mask = sum(1 << pmc.idx for pmc in self.vcpu.pmu.counters() if pmc.kind in ("gp", "fixed"))
-        caps = self.vcpu.msr_table.get(M.PERF_CAPABILITIES)
-        if caps is not None and caps.read() & M.PERF_CAP_PERF_METRICS:
-            mask |= 1 << 48
-        return mask
+        """Linux's intel_ctrl: every counter, plus EN_PERF_METRICS where PERF_METRICS exists.
+
+        Linux computes it once at driver init; so does this, at the first enable_all
+        (enable_all runs at every PMI, tick and rotation, the counters never change).
+        """
+        if self._intel_ctrl is None:
+            # cntr_mask64 | fixed_cntr_mask64 << 32: the counters that exist (v6 may have holes)
+            pmcs = self.vcpu.pmu.counters()
+            mask = sum(1 << pmc.idx for pmc in pmcs if pmc.kind in ("gp", "fixed"))
+            caps = self.vcpu.msr_table.get(M.PERF_CAPABILITIES)
+            if caps is not None and caps.read() & M.PERF_CAP_PERF_METRICS:
+                mask |= 1 << 48
+            self._intel_ctrl = mask
+        return self._intel_ctrl
 
     def enable_all(self) -> None:
         if self.vcpu.pmu.caps.has_global_ctrl:
