@@ -157,8 +157,9 @@ def compare(
     beside the published figure. Ctrl-C stops it and writes no output file.
     """
     from .compare import compare as run_compare
-    from .compare import compare_table, has_table, parse_strategies, summary, table_runs
+    from .compare import compare_table, has_table, summary, table_runs
     from .io import atomic_write_text
+    from .overrides import parse_strategies
 
     try:
         table_mode = strategies is None and has_table(config)

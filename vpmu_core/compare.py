@@ -17,39 +17,11 @@ from pydantic import BaseModel
 
 from .api import run
 from .errors import ConfigError
+from .overrides import parse_strategies
 from .plugins import PluginManager, default_manager
 from .report import RunResult
 
 PERF_KEYS = ("create", "release", "reuse", "period")
-
-
-def parse_strategies(spec: str) -> list[tuple[str, dict[str, Any]]]:
-    """``"emulated,emulated-legacy:reprogram_on_pmi=cpu-changed"`` -> names and options."""
-    out: list[tuple[str, dict[str, Any]]] = []
-    for item in (s.strip() for s in spec.split(",")):
-        if not item:
-            continue
-        name, _, opts = item.partition(":")
-        options: dict[str, Any] = {}
-        for kv in filter(None, opts.split(":")):
-            key, eq, value = kv.partition("=")
-            if not eq:
-                raise ConfigError("--strategies", item, "options are name:key=value[:key=value]")
-            options[key] = _value(value)
-        out.append((name, options))
-    if not out:
-        raise ConfigError("--strategies", spec, "name at least one strategy")
-    return out
-
-
-def _value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return int(text)
-    except ValueError:
-        return text
 
 
 Progress = Callable[[str, float], None]

@@ -7,10 +7,11 @@ plugin package gets the suite by importing it into one test module. The options:
 * ``--vpmu-extension NAME`` (repeatable): run only the configs these extensions
   contribute (each extension on a backend it supports); default every extension's
   configs in addition to the bare backends'.
-* ``--vpmu-strategy NAME[:KEY=VALUE,...]`` (repeatable): build every machine under
-  this strategy, with these ``[strategy]`` options (values read as TOML literals, else
-  strings); default the config default, ``emulated``. A strategy plugin is held to
-  the same rules; a config its ``check`` refuses (ConfigError) is a skip saying why.
+* ``--vpmu-strategy NAME[:KEY=VALUE[:KEY=VALUE]...]`` (repeatable): build every
+  machine under this strategy, with these ``[strategy]`` options (the syntax of
+  ``vpmu compare --strategies``; values read as TOML literals, else strings);
+  default the config default, ``emulated``. A strategy plugin is held to the same
+  rules; a config its ``check`` refuses (ConfigError) is a skip saying why.
 
 The plugin manager comes from the ``pytest_vpmu_plugin_manager`` hook when a
 conftest answers it (fsspec-style: the suite is fixed, what it runs over is not).
@@ -19,12 +20,12 @@ conftest answers it (fsspec-style: the suite is fixed, what it runs over is not)
 from __future__ import annotations
 
 import copy
-import tomllib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from .. import overrides
 from ..errors import ConfigError
 from ..machine import Machine
 from ..plugins import PluginManager, default_manager
@@ -64,19 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def parse_strategy(spec: str) -> dict[str, Any]:
-    """``name:key=value,key=value`` as a ``[strategy]`` table; values are TOML literals."""
-    name, _, rest = spec.partition(":")
-    table: dict[str, Any] = {"name": name.strip()}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, eq, raw = item.partition("=")
-        if not eq or not key.strip():
-            raise pytest.UsageError(f"--vpmu-strategy {spec}: option {item!r} is not KEY=VALUE")
-        try:
-            value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()
-        table[key.strip()] = value
-    return table
+    """``name:key=value:key=value`` as a ``[strategy]`` table (the syntax of ``--strategies``)."""
+    try:
+        name, options = overrides.parse_strategy(spec, "--vpmu-strategy")
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from None
+    return {"name": name, **options}
 
 
 def suite_manager(config: pytest.Config) -> PluginManager:
@@ -130,6 +124,12 @@ def conformance_params(
             for pid, cfg in params
         ]
     return params
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A malformed ``--vpmu-strategy`` is a usage error before anything is collected."""
+    for spec in config.getoption("vpmu_strategy", None) or []:
+        parse_strategy(spec)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
