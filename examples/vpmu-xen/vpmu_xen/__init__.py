@@ -205,57 +205,50 @@ def vpmu_register_strategies(register: Callable[[type[Any]], None]) -> None:
     register(Xen)
 
 
+# Xen's own ledger keys: (category, key, what one count means, default ns, range, where).
+# No one published these costs, so every one is an estimate inside a range.
+MECHANISMS = (
+    (
+        "events",
+        "xen_ctxt_load",
+        "Xen loads the vPMU context on the first PMU MSR access after a switch",
+        1200.0,
+        (600.0, 3000.0),
+        "xen/arch/x86/cpu/vpmu_intel.c core2_vpmu_msr_common_check "
+        "(__core2_vpmu_load: ~2 WRMSR per counter)",
+    ),
+    (
+        "events",
+        "xen_ctxt_save",
+        "Xen saves the vPMU context when the vCPU leaves the hardware",
+        1000.0,
+        (500.0, 2500.0),
+        "xen/arch/x86/cpu/vpmu.c vpmu_save / vpmu_intel.c core2_vpmu_save",
+    ),
+    (
+        "pmis",
+        "xen_pmi",
+        "a counter overflow interrupts Xen (vpmu_do_interrupt)",
+        500.0,
+        (200.0, 1500.0),
+        "xen/arch/x86/cpu/vpmu.c vpmu_do_interrupt",
+    ),
+    (
+        "pmis",
+        "xen_vlapic_inject",
+        "Xen raises the guest's LVTPC vector in its vLAPIC",
+        300.0,
+        (200.0, 1500.0),
+        "xen/arch/x86/cpu/vpmu.c vpmu_do_interrupt",
+    ),
+)
+
+
 @vpmu.hookimpl
 def vpmu_register_mechanisms(register: Callable[[Any], None]) -> None:
-    """Xen's own ledger keys and their estimated costs (no published measurement)."""
-    register(
-        vpmu.Mechanism(
-            category="events",
-            key="xen_ctxt_load",
-            meaning="Xen loads the vPMU context on the first PMU MSR access after a switch",
-            cost="xen_ctxt_load",
-            default=vpmu.Cost(
-                ns=1200.0,
-                low=600.0,
-                high=3000.0,
-                source=f"xen/arch/x86/cpu/vpmu_intel.c core2_vpmu_msr_common_check "
-                f"(__core2_vpmu_load: ~2 WRMSR per counter), {SOURCE}",
-                estimate=True,
-            ),
-        )
-    )
-    register(
-        vpmu.Mechanism(
-            category="events",
-            key="xen_ctxt_save",
-            meaning="Xen saves the vPMU context when the vCPU leaves the hardware",
-            cost="xen_ctxt_save",
-            default=vpmu.Cost(
-                ns=1000.0,
-                low=500.0,
-                high=2500.0,
-                source=f"xen/arch/x86/cpu/vpmu.c vpmu_save / vpmu_intel.c core2_vpmu_save, "
-                f"{SOURCE}",
-                estimate=True,
-            ),
-        )
-    )
-    for key, meaning in (
-        ("xen_pmi", "a counter overflow interrupts Xen (vpmu_do_interrupt)"),
-        ("xen_vlapic_inject", "Xen raises the guest's LVTPC vector in its vLAPIC"),
-    ):
+    """Xen's own ledger keys, each priced by a cost of the same name."""
+    for category, key, meaning, ns, (low, high), where in MECHANISMS:
+        cost = vpmu.Cost(ns=ns, low=low, high=high, source=f"{where}, {SOURCE}", estimate=True)
         register(
-            vpmu.Mechanism(
-                category="pmis",
-                key=key,
-                meaning=meaning,
-                cost=key,
-                default=vpmu.Cost(
-                    ns=500.0 if key == "xen_pmi" else 300.0,
-                    low=200.0,
-                    high=1500.0,
-                    source=f"xen/arch/x86/cpu/vpmu.c vpmu_do_interrupt, {SOURCE}",
-                    estimate=True,
-                ),
-            )
+            vpmu.Mechanism(category=category, key=key, meaning=meaning, cost=key, default=cost)
         )
