@@ -91,7 +91,7 @@ def best_seconds(stmt: Any, number: int) -> float:
 def bench(config: str) -> float:
     machine = vpmu.Machine.from_toml(config)
     cpu = machine.vcpus[0]
-    driver = machine.backend.guest_driver(cpu)
+    driver = machine.guest_driver(cpu)
     driver.unmask_pmi()
     rounds = 20_000
     handler = 8 * rounds / best_seconds(lambda: pmi_handler(cpu, rounds), 1)

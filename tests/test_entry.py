@@ -10,13 +10,13 @@ import pytest
 import vpmu_core as vpmu
 
 
-class Recorder:
+class Recorder(vpmu.CounterAllocator):
     """Wraps a vCPU's allocator and PMI path, logging the order entry work runs in."""
 
     def __init__(self, cpu: vpmu.Vcpu) -> None:
         self.log: list[str] = []
         self.inner_alloc, self.inner_pmi = cpu.allocator, cpu.pmi_path
-        cpu.set_allocator(self)  # type: ignore[arg-type]
+        cpu.set_allocator(self)
         cpu.pmi_path = self
 
     def reprogram(self, pmc: vpmu.Pmc) -> None:

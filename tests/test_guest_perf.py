@@ -54,7 +54,7 @@ def _holed(data: dict[str, Any]) -> Machine:
 def _spy(m: Machine) -> set[int]:
     """The PMC indexes every guest driver built from now on touches."""
     touched: set[int] = set()
-    real = m.backend.guest_driver
+    real = m.guest_driver
 
     def driver(vcpu: Any) -> Any:
         drv = real(vcpu)
@@ -76,7 +76,7 @@ def _spy(m: Machine) -> set[int]:
             setattr(drv, verb, rec)
         return drv
 
-    m.backend.guest_driver = driver  # type: ignore[method-assign]
+    m.guest_driver = driver  # type: ignore[method-assign]
     return touched
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 #: top-level package name -> its directory
@@ -23,12 +21,6 @@ PACKAGES: dict[str, Path] = {
     "vpmu_grouped": ROOT / "plugins" / "grouped" / "vpmu_grouped",
 }
 PLUGIN_PACKAGES = frozenset(PACKAGES) - {"vpmu_core"}
-
-#: The cycles still open (issue 10): the vCPU is the hub that backends, strategies and
-#: the host call back into; the package ``__init__`` and ``api`` import each other; the
-#: perf workloads and their sharding import each other. Strict xfail: the day the test
-#: starts passing it turns red, and the marker must go.
-OPEN_CYCLES = "core modules still form import cycles (issue 10: the vCPU port is not built yet)"
 
 
 def _module_name(package: str, root: Path, path: Path) -> str:
@@ -161,7 +153,6 @@ def test_the_scan_sees_the_packages() -> None:
     assert "vpmu_core.counters" in GRAPH["vpmu_core.vcpu"] or GRAPH["vpmu_core.vcpu"]
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN_CYCLES)
 def test_no_import_cycle() -> None:
     cycles = _cycles(GRAPH)
     message = "\n".join(
@@ -197,7 +188,6 @@ def test_plugins_import_no_other_plugin() -> None:
     assert not bad, "\n".join(f"{m} imports {t}" for m, t in bad)
 
 
-@pytest.mark.xfail(strict=True, reason="AMD still borrows vpmu_core.filter's event-select decode")
 def test_amd_decodes_its_own_event_select() -> None:
     present = [
         m for m, targets in GRAPH.items() if _top(m) == "vpmu_amd" and "vpmu_core.filter" in targets

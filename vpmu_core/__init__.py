@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from . import msr
 from .api import load_config, run
 from .backend import Backend, Caps, VendorPmu
 from .counters import FIXED_BASE, GP_BASE, Pmc
@@ -24,18 +25,28 @@ from .errors import (
     SnapshotError,
     VpmuError,
 )
+from .guest import GuestDriver, PmiClient
 from .hookspecs import hookimpl
 from .machine import Machine
 from .mechanisms import Cost, Mechanism
 from .msr import MsrHandler
 from .plugins import PluginManager, default_manager
+from .port import (
+    CounterAllocator,
+    GuestCpu,
+    HostPort,
+    MachinePort,
+    PmiPath,
+    PmuState,
+    VcpuPort,
+)
 from .report import RunResult
 from .snapshot import VcpuSnapshot
-from .strategy import Strategy
+from .strategies.common import InjectedPmiPath
+from .strategy import DirectPmiPath, Strategy
 from .vcpu import Pmi, Vcpu
+from .version import __version__
 from .workloads.base import Workload
-
-__version__ = "0.1.0"
 
 logger.disable("vpmu_core")
 
@@ -46,25 +57,38 @@ __all__ = [
     "Caps",
     "ConfigError",
     "Cost",
+    "CounterAllocator",
+    "DirectPmiPath",
     "FilterError",
+    "GuestCpu",
+    "GuestDriver",
     "GuestFault",
+    "HostPort",
+    "InjectedPmiPath",
     "Machine",
+    "MachinePort",
     "Mechanism",
     "MsrHandler",
     "PluginError",
     "PluginManager",
     "Pmc",
     "Pmi",
+    "PmiClient",
+    "PmiPath",
+    "PmuState",
     "RunResult",
     "SnapshotError",
     "Strategy",
     "Vcpu",
+    "VcpuPort",
     "VcpuSnapshot",
     "VendorPmu",
     "VpmuError",
     "Workload",
+    "__version__",
     "default_manager",
     "hookimpl",
     "load_config",
+    "msr",
     "run",
 ]

@@ -15,6 +15,7 @@ from .ledger import with_transitions
 from .machine import Machine
 from .plugins import PluginManager, default_manager
 from .report import CounterResult, RunResult
+from .version import __version__
 
 
 def load_config(source: str | Path | dict[str, Any], plugins: PluginManager | None = None) -> Any:
@@ -34,8 +35,6 @@ def run(
     ``progress`` hears the share of guest time done (0..1) from workloads that can
     tell, so a front end can show a bar; it never changes what is simulated.
     """
-    from . import __version__
-
     pm = plugins or default_manager()
     name = str(source) if isinstance(source, (str, Path)) else None
     cfg = load_config(source, pm) if isinstance(source, (str, Path, dict)) else source

@@ -6,52 +6,32 @@ per-vCPU register state is a :class:`VendorPmu`, stored as ``vcpu.pmu``, which t
 core calls for the few things only the vendor knows: RDPMC decoding, where an
 overflow is recorded, and what a PMI does to vendor state.
 
-Vendor differences the core must act on are *data* in :class:`Caps`, never a test
-of the vendor's name: the conformance suite skips on these, and the LVTPC takes its
-masking rule from ``lvtpc_masks_on_pmi``.
+Vendor differences the core must act on are *data* in :class:`Caps`, computed from
+the config alone (:meth:`Backend.capabilities`). The vendor contract is declared
+once, in :data:`REQUIRED` and :data:`OPTIONAL`, and :func:`check_backend` holds a
+backend class to it when a plugin registers it, so a missing member is an error
+naming it at load time, not a NotImplementedError in the middle of a run. The
+guest's perf driver is not the backend's: the machine picks it from the guest's
+CPUID vendor (:mod:`vpmu_core.guest`), as Linux's ``init_hw_perf_events`` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from .caps import Caps
 from .counters import EventKey, Pmc
-from .guest import GuestDriver
+from .errors import PluginError
 from .hookspecs import hookimpl
 from .msr import MsrHandler
 
 if TYPE_CHECKING:
-    from .machine import Machine
-    from .vcpu import Vcpu
+    from .port import MachinePort, VcpuPort
 
-
-@dataclass(frozen=True)
-class Caps:
-    """Capabilities of a configured PMU, the vocabulary tests skip on."""
-
-    vendor: str
-    version: int
-    gp_counters: int
-    fixed_counters: int
-    gp_width: int
-    fixed_width: int
-    has_global_ctrl: bool
-    has_global_status: bool
-    legacy_writes_sign_extend: bool
-    lvtpc_masks_on_pmi: bool
-    reserved_eventsel_faults: bool
-    full_width_writes: bool
-    event_select_mask: int  # event-select bits of an eventsel / filter entry
-    # A GLOBAL_STATUS_SET register in hardware (Intel v4+, AMD PerfMonV2): what the
-    # mediated PMU needs to restore a guest's overflow status (spec/intel.md §10).
-    has_global_status_set: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["OPTIONAL", "REQUIRED", "Backend", "Caps", "VendorPmu", "check_backend"]
 
 
 class VendorPmu:
@@ -60,7 +40,7 @@ class VendorPmu:
     caps: Caps
     events: ClassVar[dict[str, tuple[EventKey, ...]]] = {}
 
-    def __init__(self, vcpu: Vcpu) -> None:
+    def __init__(self, vcpu: VcpuPort) -> None:
         self.vcpu = vcpu
         self.local_en_mask = 0  # counters whose own control enables them, by index bit
         self.by_idx: dict[int, Pmc] = {}
@@ -122,6 +102,10 @@ class VendorPmu:
     def pmi_delivered(self) -> None:
         """Vendor side effects of an accepted PMI (Intel v2/v3: freeze LBRs)."""
 
+    def pmi_status(self) -> int:
+        """The overflow status a delivered PMI is stamped with (0 where the vendor has none)."""
+        return 0
+
     def reset(self) -> None:
         """Architectural RESET values of every register."""
 
@@ -155,40 +139,49 @@ class Backend:
     name: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel]]
 
-    def __init__(self, config: Any, machine: Machine) -> None:
+    def __init__(self, config: Any, machine: MachinePort) -> None:
         self.config = config
         self.machine = machine
 
-    def create_pmu(self, vcpu: Vcpu) -> VendorPmu:
+    @classmethod
+    def capabilities(cls, config: Any) -> Caps:
+        """Capabilities of the PMU ``config`` describes, known before any machine exists."""
+        raise NotImplementedError
+
+    def caps(self) -> Caps:
+        """Capabilities of this machine's PMU."""
+        return type(self).capabilities(self.config)
+
+    def create_pmu(self, vcpu: VcpuPort) -> VendorPmu:
         raise NotImplementedError
 
     def cpuid_leaves(self) -> dict[tuple[int, int], tuple[int, int, int, int]]:
         raise NotImplementedError
 
     @hookimpl
-    def vpmu_vcpu_counters(self, vcpu: Vcpu) -> list[Pmc]:
+    def vpmu_vcpu_counters(self, vcpu: VcpuPort) -> list[Pmc]:
         pmu = self.create_pmu(vcpu)
         vcpu.pmu = pmu
         return pmu.counters()
 
     @hookimpl
-    def vpmu_vcpu_msr_handlers(self, vcpu: Vcpu) -> list[MsrHandler]:
+    def vpmu_vcpu_msr_handlers(self, vcpu: VcpuPort) -> list[MsrHandler]:
         return vcpu.pmu.msr_handlers()
 
     @hookimpl
-    def vpmu_vcpu_cpuid(self, vcpu: Vcpu) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    def vpmu_vcpu_cpuid(self, vcpu: VcpuPort) -> dict[tuple[int, int], tuple[int, int, int, int]]:
         return self.cpuid_leaves()
 
     @hookimpl
-    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+    def vpmu_vcpu_ready(self, vcpu: VcpuPort) -> None:
         vcpu.pmu.reset()
 
     @hookimpl
-    def vpmu_save_state(self, vcpu: Vcpu) -> dict[str, Any]:
+    def vpmu_save_state(self, vcpu: VcpuPort) -> dict[str, Any]:
         return vcpu.pmu.save()
 
     @hookimpl
-    def vpmu_restore_state(self, vcpu: Vcpu, states: dict[str, dict[str, Any]]) -> None:
+    def vpmu_restore_state(self, vcpu: VcpuPort, states: dict[str, dict[str, Any]]) -> None:
         vcpu.pmu.load(states[self.name])
 
     @classmethod
@@ -209,24 +202,40 @@ class Backend:
         """Event-select bits of a filter entry on this vendor."""
         return 0xFF
 
-    def caps(self) -> Caps:
-        """Capabilities of the configured PMU, known before any vCPU exists."""
-        raise NotImplementedError
 
-    # The guest driver's class; a backend sets it (GuestDriver subclass for its vendor).
-    GuestDriverClass: ClassVar[type[GuestDriver] | None] = None
+#: The vendor contract, declared once. ``REQUIRED`` members must be defined by the
+#: backend class (or, under ``"pmu"``, by the VendorPmu class its ``create_pmu``
+#: returns, named by the backend's ``Pmu``); ``OPTIONAL`` ones have defaults that
+#: suit a PMU without the feature.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "backend": ("name", "Config", "Pmu", "capabilities", "create_pmu", "cpuid_leaves"),
+    "pmu": ("counters", "msr_handlers", "rdpmc", "cpuid_shape", "save", "load"),
+}
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "backend": ("event_names", "conformance_configs", "check", "event_select_mask"),
+    "pmu": ("rdpmc_table", "record_overflow", "pmi_delivered", "pmi_status", "reset", "shape"),
+}
 
-    def guest_driver(self, vcpu: Vcpu) -> GuestDriver:
-        """The guest perf driver of ``vcpu``: one per vCPU, as the guest kernel has one.
 
-        Cached on the vCPU because the driver keeps the guest's bookkeeping (which
-        counters it made active, which a disable-all stopped); two drivers of one
-        vCPU would disagree about it.
-        """
-        drv = vcpu.ext.get("guest-driver")
-        if drv is None:
-            if self.GuestDriverClass is None:
-                raise NotImplementedError(f"backend {self.name!r} has no guest driver")
-            drv = vcpu.ext["guest-driver"] = self.GuestDriverClass(vcpu)
-        assert isinstance(drv, GuestDriver)
-        return drv
+def check_backend(cls: type[Any]) -> None:
+    """Refuse (PluginError) a backend class that leaves a required member undefined."""
+    name = getattr(cls, "name", "") or cls.__name__
+    missing = [m for m in REQUIRED["backend"] if not _defines(cls, Backend, m)]
+    pmu = getattr(cls, "Pmu", None)
+    if isinstance(pmu, type) and issubclass(pmu, VendorPmu):
+        missing += [f"Pmu.{m}" for m in REQUIRED["pmu"] if not _defines(pmu, VendorPmu, m)]
+    elif "Pmu" not in missing:
+        missing.append("Pmu (a VendorPmu subclass)")
+    if missing:
+        raise PluginError(
+            f"backend {name!r} ({cls.__module__}.{cls.__qualname__}) does not define "
+            f"{', '.join(missing)}: see vpmu_core.backend.REQUIRED"
+        )
+
+
+def _defines(cls: type[Any], base: type[Any], member: str) -> bool:
+    """Whether a class below ``base`` in ``cls``'s MRO gives ``member`` a (non-empty) value."""
+    for klass in cls.__mro__:
+        if member in klass.__dict__:
+            return klass not in base.__mro__ and klass.__dict__[member] not in ("", None)
+    return False

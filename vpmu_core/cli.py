@@ -383,6 +383,7 @@ def schema(
     ] = False,
 ) -> None:
     """Print the JSON Schema of a whole config file for the installed plugins."""
+    from .config import root_model
     from .plugins import default_manager
     from .reference import builtin_manager, config_reference
 
@@ -390,7 +391,7 @@ def schema(
     if markdown:
         sys.stdout.write(config_reference(pm))
         return
-    model = pm.schema()
+    model = root_model(pm)
     out.print_json(json.dumps(model.model_json_schema(by_alias=True)))
 
 

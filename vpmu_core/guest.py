@@ -1,21 +1,28 @@
 """The guest's perf driver, as the MSR sequences it issues.
 
-Workloads never hardcode an MSR: they ask the backend for a :class:`GuestDriver`
-(``Backend.guest_driver(vcpu)``) and call its verbs, which each vendor turns into
-the accesses Linux's ``arch/x86/events`` driver makes on that vendor. Every verb
-goes through the vCPU's public ``wrmsr``/``rdpmc``, so it exits, retires
-instructions and faults exactly like a real guest's would.
+Workloads never hardcode an MSR: they ask the machine for the vCPU's
+:class:`GuestDriver` (``machine.guest_driver(vcpu)``) and call its verbs, which each
+vendor turns into the accesses Linux's ``arch/x86/events`` driver makes on that
+vendor. Every verb goes through the vCPU's guest face (``wrmsr``/``rdpmc``), so it
+exits, retires instructions and faults exactly like a real guest's would.
+
+Which driver a guest runs is the guest's choice, not the backend's: Linux picks it
+from the CPU vendor in CPUID leaf 0 (``init_hw_perf_events`` in
+``arch/x86/events/core.c``: Intel -> ``intel_pmu_init``, AMD and Hygon ->
+``amd_pmu_init``). A driver plugin declares the vendor strings it serves
+(:attr:`GuestDriver.vendors`, registered with ``vpmu_register_guest_drivers``), so a
+new backend whose CPUID says ``HygonGenuine`` gets the AMD driver without naming it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from .counters import FIXED_BASE, EventKey
 
 if TYPE_CHECKING:
-    from .vcpu import Vcpu
+    from .port import GuestCpu
 
 
 class PmiClient(Protocol):
@@ -59,10 +66,23 @@ def as_client(rearm: Mapping[int, int] | PmiClient) -> PmiClient:
 UpdateFn = Callable[[int, int], None]
 
 
-class GuestDriver:
-    """Vendor-neutral verbs of a guest PMU driver."""
+def cpuid_vendor(cpu: GuestCpu) -> str:
+    """The 12-character vendor string of CPUID leaf 0 (EBX, EDX, ECX), as the guest reads it."""
+    _, ebx, ecx, edx = cpu.cpuid(0)
+    return b"".join(r.to_bytes(4, "little") for r in (ebx, edx, ecx)).decode("latin-1")
 
-    def __init__(self, vcpu: Vcpu) -> None:
+
+class GuestDriver:
+    """Vendor-neutral verbs of a guest PMU driver.
+
+    ``name`` is how ``vpmu plugins`` lists it; ``vendors`` the CPUID vendor strings
+    the guest kernel runs it on.
+    """
+
+    name: ClassVar[str] = ""
+    vendors: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, vcpu: GuestCpu) -> None:
         self.vcpu = vcpu
         caps = vcpu.pmu.caps
         self.gp_counters = caps.gp_counters
@@ -79,9 +99,9 @@ class GuestDriver:
     def fixed_index(self, event: str) -> int | None:
         """The fixed counter that counts ``event``, if any."""
         keys = self.vcpu.pmu.events.get(event, ())
-        for idx, pmc in self.vcpu.counters.items():
+        for pmc in self.vcpu.pmu.counters():
             if pmc.kind == "fixed" and pmc.key in keys:
-                return idx - FIXED_BASE
+                return pmc.idx - FIXED_BASE
         return None
 
     # Vendor verbs ------------------------------------------------------------

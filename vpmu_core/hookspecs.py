@@ -27,8 +27,7 @@ import pluggy
 if TYPE_CHECKING:
     from .counters import Pmc
     from .msr import MsrHandler
-    from .strategy import CounterAllocator, PmiPath
-    from .vcpu import Vcpu
+    from .port import CounterAllocator, PmiPath, VcpuPort
 
 hookspec = pluggy.HookspecMarker("vpmu")
 hookimpl = pluggy.HookimplMarker("vpmu")
@@ -80,13 +79,36 @@ def vpmu_register_extensions(register: Callable[[type[Any]], None]) -> None:
     """
 
 
+@hookspec
+def vpmu_register_guest_drivers(register: Callable[[type[Any]], None]) -> None:
+    """Register guest perf drivers by calling ``register(DriverClass)``.
+
+    A :class:`~vpmu_core.guest.GuestDriver` subclass with a ``name`` and the CPUID
+    vendor strings (leaf 0) it serves in ``vendors``. A guest runs the driver its
+    CPUID vendor selects, whichever backend built the vCPU (Linux's
+    ``init_hw_perf_events``); two drivers claiming one vendor is an error naming both.
+    """
+
+
 # --------------------------------------------------------------------------------------
 # Machine hooks: called on the components a config selected, while a vCPU is built.
+# The hooks run in MACHINE_HOOK_ORDER; each on the components as pluggy calls them,
+# the last registered first (the strategy, the extensions in reverse config order,
+# the backend, vpmu's local APIC); tests/test_hook_order.py holds the code to it.
 # --------------------------------------------------------------------------------------
+
+MACHINE_HOOK_ORDER = (
+    "vpmu_vcpu_counters",
+    "vpmu_vcpu_msr_handlers",
+    "vpmu_vcpu_cpuid",
+    "vpmu_counter_allocator",
+    "vpmu_pmi_path",
+    "vpmu_vcpu_ready",
+)
 
 
 @hookspec
-def vpmu_vcpu_counters(vcpu: Vcpu) -> list[Pmc]:
+def vpmu_vcpu_counters(vcpu: VcpuPort) -> list[Pmc]:
     """Return the PMCs this component contributes to ``vcpu``.
 
     Called once per vCPU, before the MSR handlers. All results are merged into one
@@ -97,7 +119,7 @@ def vpmu_vcpu_counters(vcpu: Vcpu) -> list[Pmc]:
 
 
 @hookspec
-def vpmu_vcpu_msr_handlers(vcpu: Vcpu) -> list[MsrHandler]:
+def vpmu_vcpu_msr_handlers(vcpu: VcpuPort) -> list[MsrHandler]:
     """Return the MSR handlers this component contributes to ``vcpu``.
 
     Called once per vCPU. The core merges every result into one dispatch table and
@@ -109,7 +131,7 @@ def vpmu_vcpu_msr_handlers(vcpu: Vcpu) -> list[MsrHandler]:
 
 
 @hookspec
-def vpmu_vcpu_cpuid(vcpu: Vcpu) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+def vpmu_vcpu_cpuid(vcpu: VcpuPort) -> dict[tuple[int, int], tuple[int, int, int, int]]:
     """Return the CPUID leaves this component defines, keyed by ``(leaf, subleaf)``.
 
     Results are OR-ed together, so an extension can set feature bits in a leaf the
@@ -119,7 +141,7 @@ def vpmu_vcpu_cpuid(vcpu: Vcpu) -> dict[tuple[int, int], tuple[int, int, int, in
 
 
 @hookspec(firstresult=True)
-def vpmu_counter_allocator(vcpu: Vcpu) -> CounterAllocator | None:
+def vpmu_counter_allocator(vcpu: VcpuPort) -> CounterAllocator | None:
     """Return the object that allocates and releases host resources for ``vcpu``'s PMCs.
 
     firstresult: the strategy answers. Called once per vCPU; the vCPU calls the
@@ -130,7 +152,7 @@ def vpmu_counter_allocator(vcpu: Vcpu) -> CounterAllocator | None:
 
 
 @hookspec(firstresult=True)
-def vpmu_pmi_path(vcpu: Vcpu) -> PmiPath | None:
+def vpmu_pmi_path(vcpu: VcpuPort) -> PmiPath | None:
     """Return how a PMI travels from a counter overflow to ``vcpu``'s LVTPC.
 
     firstresult: the strategy answers. Called once per vCPU; the returned object's
@@ -140,16 +162,18 @@ def vpmu_pmi_path(vcpu: Vcpu) -> PmiPath | None:
 
 
 @hookspec
-def vpmu_vcpu_ready(vcpu: Vcpu) -> None:
+def vpmu_vcpu_ready(vcpu: VcpuPort) -> None:
     """Called once a vCPU is fully bound, with its dispatch table in place.
 
-    An extension may wrap entries of ``vcpu.msr_table`` here (an access tracer
-    does); it must wrap with plain callables, never with a pluggy call.
+    The wrap step: a component that must see accesses to an MSR another component
+    owns (an access tracer, a strategy that follows counter writes) wraps the row
+    here with ``vcpu.wrap_msr(msr, wrap)``, with plain callables, never a pluggy
+    call. The vCPU's counters are reprogrammed once all components returned.
     """
 
 
 @hookspec
-def vpmu_save_state(vcpu: Vcpu) -> dict[str, Any] | None:
+def vpmu_save_state(vcpu: VcpuPort) -> dict[str, Any] | None:
     """Return this component's part of ``vcpu``'s state as a JSON-able dict.
 
     Called by ``Vcpu.snapshot()``; keyed in the snapshot by the component's name.
@@ -158,7 +182,7 @@ def vpmu_save_state(vcpu: Vcpu) -> dict[str, Any] | None:
 
 
 @hookspec
-def vpmu_restore_state(vcpu: Vcpu, states: dict[str, dict[str, Any]]) -> None:
+def vpmu_restore_state(vcpu: VcpuPort, states: dict[str, dict[str, Any]]) -> None:
     """Restore this component's part of ``vcpu``'s state from ``states[name]``.
 
     Called by ``Vcpu.restore()`` after the snapshot was checked to fit this machine.

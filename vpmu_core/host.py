@@ -17,45 +17,28 @@ boundaries it passed (multiplex rotation, time-slice end, migration) in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .host_events import GUEST, METRICS, PROFILER, WATCHDOG, HostEvent
 
 if TYPE_CHECKING:
     from .config import HostConfig
     from .ledger import Ledger
-    from .vcpu import Vcpu
+    from .port import VcpuPort
+
+__all__ = ["GUEST", "METRICS", "PROFILER", "WATCHDOG", "Host", "HostEvent", "PCpu", "SchedListener"]
+
+
+class SchedListener(Protocol):
+    """Who hears that a vCPU's thread left or took a pCPU: the machine's strategy."""
+
+    def vcpu_sched_out(self, vcpu: VcpuPort) -> None: ...
+
+    def vcpu_sched_in(self, vcpu: VcpuPort, pcpu: int, migrated: bool) -> None: ...
+
 
 SCHED_DISABLE_DELAY_NS = 1e9  # unaccount_event: schedule_delayed_work(&perf_sched_work, HZ)
-GUEST = "guest"
-WATCHDOG = "watchdog"
-PROFILER = "host-perf"
-# Linux's topdown metric events live on PERF_METRICS behind the slots leader
-# (pseudo counter indices 48-55, spec amd-and-topdown.md §7.2): they take no counter.
-METRICS = "metrics"
-
-
-@dataclass(slots=True, eq=False)
-class HostEvent:
-    """One host perf event (``perf_event_create_kernel_counter`` or a host tool's).
-
-    ``constraint`` names the hardware counters it may occupy: ``"gp"`` any GP
-    counter, ``"fixed:N"`` fixed counter N or any GP counter. ``cpu`` is where the
-    event last ran (perf's ``oncpu``); ``running`` whether it holds a counter now.
-    """
-
-    config: int
-    paused: bool = False
-    cpu: int = 0  # the pCPU KVM created or last reprogrammed it for (what the skip compares)
-    home: int = 0  # the pCPU whose perf context holds it now
-    pinned: bool = True
-    constraint: str = "gp"
-    owner: str = GUEST
-    running: bool = True
-    counter: str | None = None
-    group: int = 0
-    pmc: Any = None
-    vcpu: Any = None
 
 
 @dataclass
@@ -86,7 +69,7 @@ class Host:
         self._disable_at: float | None = None
         self._group = 0
         self.placement: dict[int, int] = {}
-        self.vcpus: list[Vcpu] = []
+        self.vcpus: list[VcpuPort] = []
         self.slice_ns = cfg.slice_ms * 1e6
         self.mux_ns = (cfg.mux_interval_ms or 1000.0 / cfg.hz) * 1e6
         self.tick_ns = 1e9 / cfg.hz
@@ -94,7 +77,7 @@ class Host:
         self._next_mux = self.mux_ns
         self._next_tick = self.tick_ns
         self._slices = 0
-        self.on_sched: list[Callable[[Vcpu, str], None]] = []
+        self.listener: SchedListener | None = None  # the strategy, once the machine has one
         for cpu in self.pcpus:
             # Host events predate the VM: they hold perf_sched_events (no flip charged
             # to the guest), which is why the first guest creation is cheap with the
@@ -110,14 +93,14 @@ class Host:
             self.schedule(cpu)
 
     # ----------------------------------------------------------- placement
-    def place(self, vcpu: Vcpu) -> int:
+    def place(self, vcpu: VcpuPort) -> int:
         """Put a new vCPU on a pCPU (round robin) and return its index."""
         pcpu = vcpu.index % len(self.pcpus)
         self.placement[vcpu.index] = pcpu
         self.vcpus.append(vcpu)
         return pcpu
 
-    def pcpu_of(self, vcpu: Vcpu) -> int:
+    def pcpu_of(self, vcpu: VcpuPort) -> int:
         return self.placement.get(vcpu.index, 0)
 
     # ------------------------------------------------------- perf API
@@ -135,7 +118,9 @@ class Host:
             self.ledger.perf_ops["create_sched_rcu"] += 1
         self.sched_count += 1
 
-    def create(self, vcpu: Vcpu, pmc: Any, config: int, constraints: list[str]) -> list[HostEvent]:
+    def create(
+        self, vcpu: VcpuPort, pmc: Any, config: int, constraints: list[str]
+    ) -> list[HostEvent]:
         """perf_event_create_kernel_counter for a guest PMC: pinned, on the vCPU's pCPU.
 
         One event per entry of ``constraints``. Several back a grouped PMC with one
@@ -307,10 +292,26 @@ class Host:
         self._slices += 1
         every = self.cfg.migrate_every_slices
         for vcpu in self.vcpus:
-            for cb in self.on_sched:
-                cb(vcpu, "out")
             if every and self._slices % every == 0 and len(self.pcpus) > 1:
-                self.placement[vcpu.index] = (self.placement[vcpu.index] + 1) % len(self.pcpus)
-                self.ledger.events["vcpu_migration"] += 1
-            for cb in self.on_sched:
-                cb(vcpu, "in")
+                self.migrate(vcpu, (self.placement[vcpu.index] + 1) % len(self.pcpus))
+            else:
+                self.sched_out(vcpu)
+                self.sched_in(vcpu)
+
+    # ------------------------------------------------------- vCPU threads
+    def sched_out(self, vcpu: VcpuPort) -> None:
+        """The vCPU's thread leaves its pCPU: the strategy hears it."""
+        if self.listener is not None:
+            self.listener.vcpu_sched_out(vcpu)
+
+    def sched_in(self, vcpu: VcpuPort, migrated: bool = False) -> None:
+        """The vCPU's thread runs again on its pCPU: the strategy hears it."""
+        if self.listener is not None:
+            self.listener.vcpu_sched_in(vcpu, self.pcpu_of(vcpu), migrated)
+
+    def migrate(self, vcpu: VcpuPort, pcpu: int) -> None:
+        """Sched out, move the vCPU's thread to ``pcpu``, sched in there."""
+        self.sched_out(vcpu)
+        self.placement[vcpu.index] = pcpu
+        self.ledger.events["vcpu_migration"] += 1
+        self.sched_in(vcpu, migrated=True)

@@ -18,10 +18,12 @@ from .apic import LVTPC_MSR
 from .config import load_dict, load_toml
 from .errors import PluginError
 from .filter import EventFilter, build_filter
+from .guest import GuestDriver, cpuid_vendor
 from .host import Host
 from .ledger import Ledger
 from .msr import LVTPC, MsrHandler
 from .plugins import PluginManager, call_each, default_manager, new_pluggy_manager
+from .port import CounterAllocator
 from .strategy import DirectPmiPath
 from .vcpu import Vcpu
 
@@ -36,17 +38,8 @@ class LocalApic:
         return [MsrHandler(LVTPC_MSR, "X2APIC_LVTPC", LVTPC, lvt.read, lvt.write)]
 
 
-class NullAllocator:
+class NullAllocator(CounterAllocator):
     """Backs nothing: the architectural model with no host underneath."""
-
-    def emulated_instruction(self, pmcs: list[Any]) -> None:
-        return None
-
-    def reprogram(self, pmc: Any) -> None:
-        return None
-
-    def release(self, pmc: Any) -> None:
-        return None
 
 
 class Machine:
@@ -73,6 +66,7 @@ class Machine:
         for name, ext in self.extensions.items():
             self.components.register(ext, name=name)
         self.components.register(self.strategy, name=f"strategy:{self.strategy.name}")
+        self.host.listener = self.strategy
         self.event_filter: EventFilter | None = None
         if config.filter is not None:
             f = config.filter
@@ -149,6 +143,20 @@ class Machine:
             if result is not None:
                 return result
         return None
+
+    def guest_driver(self, vcpu: Vcpu) -> GuestDriver:
+        """The guest perf driver of ``vcpu``: the one its CPUID vendor selects, one per vCPU.
+
+        One per vCPU because the driver keeps the guest's bookkeeping (which counters
+        it made active, which a disable-all stopped); two drivers of one vCPU would
+        disagree about it.
+        """
+        drv = vcpu.ext.get("guest-driver")
+        if drv is None:
+            cls = self.plugins.guest_driver_class(cpuid_vendor(vcpu))
+            drv = vcpu.ext["guest-driver"] = cls(vcpu)
+        assert isinstance(drv, GuestDriver)
+        return drv
 
     def teardown(self) -> None:
         """Destroy the VM: the strategy gives back what it took from the host."""

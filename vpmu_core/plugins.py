@@ -19,17 +19,19 @@ import pluggy
 from loguru import logger
 
 from . import hookspecs
+from .backend import check_backend
 from .costs import BUILTIN_COSTS, BUILTIN_PRICES
-from .errors import PluginError, VpmuError
+from .errors import ConfigError, PluginError, VpmuError
 from .mechanisms import BUILTIN, BUILTIN_MECHANISMS, Mechanism, PriceList
 
 ENTRY_POINT_GROUP = "vpmu"
-KINDS = ("backends", "strategies", "workloads", "extensions")
+KINDS = ("backends", "strategies", "workloads", "extensions", "guest_drivers")
 SINGULAR = {
     "backends": "backend",
     "strategies": "strategy",
     "workloads": "workload",
     "extensions": "extension",
+    "guest_drivers": "guest driver",
 }
 
 
@@ -92,6 +94,7 @@ class PluginManager:
         self.infos: dict[str, PluginInfo] = {}
         self.registry: dict[str, dict[str, type[Any]]] = {k: {} for k in KINDS}
         self.origin: dict[tuple[str, str], str] = {}
+        self.driver_for_vendor: dict[str, type[Any]] = {}
         self._root_model: Any = None  # the config model for these plugins, built on first use
         self.prices: PriceList = BUILTIN_PRICES  # vpmu's own, until plugins declare more
         if entry_points:
@@ -166,16 +169,44 @@ class PluginManager:
                 raise PluginError(
                     f"{SINGULAR[kind]} {name!r} is registered by both {other!r} and {plugin!r}"
                 )
+            if kind == "backends":
+                check_backend(cls)
+            if kind == "guest_drivers":
+                self._claim_vendors(cls, plugin)
             self.registry[kind][name] = cls
             self.origin[(kind, name)] = plugin
             self.infos[plugin].provides.setdefault(kind, []).append(name)
 
         return register
 
-    # ------------------------------------------------------------------ queries
-    def get(self, kind: str, name: str, key: str) -> type[Any]:
-        from .errors import ConfigError
+    def _claim_vendors(self, cls: type[Any], plugin: str) -> None:
+        vendors = tuple(getattr(cls, "vendors", ()))
+        if not vendors:
+            raise PluginError(
+                f"plugin {plugin!r} registered guest driver {cls.name!r} "
+                "without vendors (the CPUID vendor strings it serves)"
+            )
+        for vendor in vendors:
+            other = self.driver_for_vendor.get(vendor)
+            if other is not None:
+                raise PluginError(
+                    f"CPUID vendor {vendor!r} is claimed by guest drivers {other.name!r} "
+                    f"and {cls.name!r} (plugin {plugin!r})"
+                )
+            self.driver_for_vendor[vendor] = cls
 
+    # ------------------------------------------------------------------ queries
+    def guest_driver_class(self, vendor: str) -> type[Any]:
+        """The guest perf driver a guest with CPUID vendor ``vendor`` runs."""
+        found = self.driver_for_vendor.get(vendor)
+        if found is None:
+            known = ", ".join(sorted(self.driver_for_vendor)) or "none"
+            raise PluginError(
+                f"no installed guest driver serves CPUID vendor {vendor!r}; served: {known}"
+            )
+        return found
+
+    def get(self, kind: str, name: str, key: str) -> type[Any]:
         """The class registered as ``name``; a ConfigError naming what is installed otherwise."""
         found = self.registry[kind].get(name)
         if found is None:
@@ -190,11 +221,6 @@ class PluginManager:
 
     def plugins(self) -> list[PluginInfo]:
         return [self.infos[n] for n in sorted(self.infos)]
-
-    def schema(self) -> Any:
-        from .config import root_model
-
-        return root_model(self)
 
 
 _default: PluginManager | None = None

@@ -129,7 +129,7 @@ class ${cls}Strategy(vpmu.Strategy):
     Config: ClassVar[type[Config]] = Config  # type: ignore[assignment]
     config: Config
 
-    def intercept(self, vcpu: vpmu.Vcpu, handler: vpmu.MsrHandler, write: bool) -> str | None:
+    def intercept(self, vcpu: vpmu.VcpuPort, handler: vpmu.MsrHandler, write: bool) -> str | None:
         """Asked once per MSR when a vCPU is bound: the exit reason, or None to pass through."""
         if self.config.pass_counters and handler.klass == "counter":
             return None
@@ -184,7 +184,7 @@ class ${cls}Extension:
     name: ClassVar[str] = "$name"
     Config: ClassVar[type[Config]] = Config
 
-    def __init__(self, config: Config, machine: vpmu.Machine) -> None:
+    def __init__(self, config: Config, machine: vpmu.MachinePort) -> None:
         self.config = config
         self.machine = machine
 
@@ -197,17 +197,17 @@ class ${cls}Extension:
         }
 
     @vpmu.hookimpl
-    def vpmu_vcpu_msr_handlers(self, vcpu: vpmu.Vcpu) -> list[vpmu.MsrHandler]:
+    def vpmu_vcpu_msr_handlers(self, vcpu: vpmu.VcpuPort) -> list[vpmu.MsrHandler]:
         scratch = vcpu.ext[self.name] = Scratch()
         # read/write are bound methods: the guest's WRMSR calls them directly.
         return [vpmu.MsrHandler(self.config.msr, "SCRATCH", "other", scratch.read, scratch.write)]
 
     @vpmu.hookimpl
-    def vpmu_save_state(self, vcpu: vpmu.Vcpu) -> dict[str, Any]:
+    def vpmu_save_state(self, vcpu: vpmu.VcpuPort) -> dict[str, Any]:
         return {"value": vcpu.ext[self.name].value}
 
     @vpmu.hookimpl
-    def vpmu_restore_state(self, vcpu: vpmu.Vcpu, states: dict[str, dict[str, Any]]) -> None:
+    def vpmu_restore_state(self, vcpu: vpmu.VcpuPort, states: dict[str, dict[str, Any]]) -> None:
         vcpu.ext[self.name].value = int(states[self.name]["value"])
 
 

@@ -16,7 +16,7 @@ from .errors import SnapshotError
 from .plugins import call_each
 
 if TYPE_CHECKING:
-    from .vcpu import Vcpu
+    from .port import VcpuPort
 
 FORMAT = "vpmu-vcpu-snapshot"
 VERSION = 1
@@ -40,7 +40,7 @@ class VcpuSnapshot(BaseModel):
     components: dict[str, dict[str, Any]]
 
 
-def take_snapshot(vcpu: Vcpu) -> VcpuSnapshot:
+def take_snapshot(vcpu: VcpuPort) -> VcpuSnapshot:
     vcpu.sync()
     components: dict[str, dict[str, Any]] = {}
     for name, state in call_each(vcpu.machine.components, "vpmu_save_state", vcpu=vcpu):
@@ -53,7 +53,7 @@ def take_snapshot(vcpu: Vcpu) -> VcpuSnapshot:
         cpl=vcpu.cpl,
         cr4_pce=vcpu.cr4_pce,
         lvtpc=vcpu.lvtpc.value,
-        pmi_pending=vcpu._pmi_pending,
+        pmi_pending=vcpu.pmi_pending,
         counters={str(i): pmc.save() for i, pmc in vcpu.counters.items()},
         components=components,
     )
@@ -72,7 +72,7 @@ def _coerce(state: VcpuSnapshot | dict[str, Any] | str) -> VcpuSnapshot:
         raise SnapshotError(f"snapshot is malformed at {where}: {err['msg']}") from None
 
 
-def restore_snapshot(vcpu: Vcpu, state: VcpuSnapshot | dict[str, Any] | str) -> None:
+def restore_snapshot(vcpu: VcpuPort, state: VcpuSnapshot | dict[str, Any] | str) -> None:
     snap = _coerce(state)
     machine = vcpu.machine
     if snap.backend != machine.backend.name:

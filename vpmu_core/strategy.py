@@ -14,34 +14,17 @@ vCPU's LVTPC accepts or drops it. Strategies wrap it to count what the trip cost
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from .port import CounterAllocator, PmiPath
+
 if TYPE_CHECKING:
-    from .counters import Pmc
-    from .machine import Machine
     from .msr import MsrHandler
-    from .vcpu import Vcpu
+    from .port import MachinePort, VcpuPort
 
-
-class CounterAllocator(Protocol):
-    """Backs guest PMCs with host resources; called before the next VM entry."""
-
-    def reprogram(self, pmc: Pmc) -> None:
-        """The PMC's control (or filter verdict) changed: make the host follow."""
-
-    def emulated_instruction(self, pmcs: list[Pmc]) -> None:
-        """The hypervisor completed an intercepted instruction counted by ``pmcs``."""
-
-    def release(self, pmc: Pmc) -> None:
-        """Let the PMC's host resources go."""
-
-
-class PmiPath(Protocol):
-    """Delivers a pending PMI at VM entry."""
-
-    def deliver(self) -> None: ...
+__all__ = ["CounterAllocator", "DirectPmiPath", "PmiPath", "Strategy"]
 
 
 class DirectPmiPath:
@@ -49,7 +32,7 @@ class DirectPmiPath:
 
     __slots__ = ("vcpu",)
 
-    def __init__(self, vcpu: Vcpu) -> None:
+    def __init__(self, vcpu: VcpuPort) -> None:
         self.vcpu = vcpu
 
     def deliver(self) -> None:
@@ -76,7 +59,7 @@ class Strategy:
     # none flips perf_sched_events once, host-wide, so shards must not each pay for it.
     creates_host_events: ClassVar[bool] = False
 
-    def __init__(self, config: Any, machine: Machine) -> None:
+    def __init__(self, config: Any, machine: MachinePort) -> None:
         self.config = config
         self.machine = machine
 
@@ -84,12 +67,20 @@ class Strategy:
     def check(cls, config: Any, plugins: Any) -> None:
         """Refuse (ConfigError) a machine this strategy cannot run on."""
 
-    def intercept(self, vcpu: Vcpu, handler: MsrHandler, write: bool) -> str | None:
+    def intercept(self, vcpu: VcpuPort, handler: MsrHandler, write: bool) -> str | None:
         """Exit reason for a guest access to ``handler``'s MSR, or None if it passes through."""
         return f"{'wrmsr' if write else 'rdmsr'}:{handler.klass}"
 
-    def rdpmc_exits(self, vcpu: Vcpu) -> bool:
+    def rdpmc_exits(self, vcpu: VcpuPort) -> bool:
         return True
+
+    def vcpu_sched_out(self, vcpu: VcpuPort) -> None:
+        """The vCPU's thread left its pCPU (the host's slice end); the allocator hears it."""
+        vcpu.allocator.sched_out()
+
+    def vcpu_sched_in(self, vcpu: VcpuPort, pcpu: int, migrated: bool) -> None:
+        """The vCPU's thread runs again on ``pcpu``; ``migrated``: not where it last ran."""
+        vcpu.allocator.sched_in(pcpu, migrated)
 
     def finish(self) -> None:
         """Settle counts kept lazily (called before the ledger is priced)."""

@@ -9,23 +9,18 @@ first, then a pending PMI (``KVM_REQ_PMI``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .apic import LVTPC_RESET, Lvtpc
 from .counters import EventKey, Pmc
 from .errors import GuestFault
 from .msr import MASK64, MsrHandler
-
-if TYPE_CHECKING:
-    from .backend import VendorPmu
-    from .machine import Machine
-    from .snapshot import VcpuSnapshot
-    from .strategy import CounterAllocator, PmiPath
+from .port import CounterAllocator, Event, MachinePort, PmiPath, PmuState
+from .snapshot import VcpuSnapshot, restore_snapshot, take_snapshot
 
 INSTRUCTIONS = "instructions"
-Event = str | tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +36,11 @@ class Pmi:
 class Vcpu:
     """One vCPU. Build it through :class:`~vpmu_core.machine.Machine`."""
 
-    pmu: VendorPmu
+    pmu: PmuState
     allocator: CounterAllocator
     pmi_path: PmiPath
 
-    def __init__(self, machine: Machine, index: int) -> None:
+    def __init__(self, machine: MachinePort, index: int) -> None:
         self.machine = machine
         self.index = index
         self._cpl = 0
@@ -75,11 +70,10 @@ class Vcpu:
         self._match: dict[tuple[Event, bool], list[Pmc]] = {}
         self._ins: list[list[Pmc] | None] = [None, None]
         self._reprogram: dict[int, Pmc] = {}
-        self.pending_reprogram = self._reprogram  # read-only view for strategies
         self._pmi_pending = False
         self._pending = False
         self.entries = 0  # VM entries that had deferred work (a strategy batches by it)
-        self._emulated_ins: Callable[[list[Pmc]], None] | None = None
+        self._emulated_ins: Callable[[list[Pmc]], None] = _nothing
         self._on_overflow: Callable[[Pmc], None] | None = None
 
     # ------------------------------------------------------------------ binding
@@ -100,8 +94,22 @@ class Vcpu:
         for pmc in self.counters.values():
             pmc.overflow = self._overflow
 
+    def wrap_msr(self, msr: int, wrap: Callable[[MsrHandler], MsrHandler]) -> None:
+        """The one wrap step: replace ``msr``'s row by ``wrap(row)`` and bind it.
+
+        For a component that must see accesses to a row another one owns (a tracer,
+        a strategy following counter writes), in ``vpmu_vcpu_ready``. The wrapped row
+        is bound like any other: one dict lookup per access, no pluggy call.
+        """
+        self.msr_table[msr] = wrap(self.msr_table[msr])
+        self.rebind_msr(msr)
+
     def rebind_msr(self, msr: int) -> None:
-        """Re-bind one MSR after an extension wrapped its handler in ``msr_table``."""
+        """Bind ``msr``'s row again, asking the strategy's intercept verdict anew.
+
+        A strategy calls it when its verdict changed (a context loaded opens the
+        MSR bitmap); :meth:`wrap_msr` calls it for a wrapped row.
+        """
         h = self.msr_table[msr]
         strategy = self.machine.strategy
         self._rd[msr] = (h.read, strategy.intercept(self, h, False))
@@ -124,8 +132,8 @@ class Vcpu:
     def set_allocator(self, allocator: CounterAllocator) -> None:
         """Replace the counter allocator (an extension wrapping the strategy's) and rebind."""
         self.allocator = allocator
-        self._emulated_ins = getattr(allocator, "emulated_instruction", None)
-        self._on_overflow = getattr(allocator, "overflowed", None)
+        self._emulated_ins = allocator.emulated_instruction
+        self._on_overflow = allocator.overflowed if allocator.hears_overflows else None
 
     # ------------------------------------------------------------- guest: MSRs
     # The three accessors below are the hot path. CPL is folded into which tables
@@ -237,7 +245,7 @@ class Vcpu:
         """
         for pmc in ins:
             pmc.advance(1)
-        if emulated and self._emulated_ins is not None:
+        if emulated:
             self._emulated_ins(ins)
 
     # ------------------------------------------------------- guest: hardware
@@ -365,6 +373,11 @@ class Vcpu:
             self._pending = True
 
     @property
+    def pending_reprogram(self) -> Mapping[int, Pmc]:
+        """The counters waiting to be reprogrammed at the next entry (read-only)."""
+        return self._reprogram
+
+    @property
     def pmi_pending(self) -> bool:
         """A PMI is already waiting for the next entry: a counter that overflows now
         rides the same host NMI (the host handler serves every status bit at once)."""
@@ -399,8 +412,7 @@ class Vcpu:
             self.pmis_dropped += 1
             self.machine.ledger.pmis["dropped_lvtpc_masked"] += 1
             return False
-        status = getattr(self.pmu, "global_status", 0)
-        self.pmis.append(Pmi(self.clock, self.lvtpc.vector, self.lvtpc.mode, status))
+        self.pmis.append(Pmi(self.clock, self.lvtpc.vector, self.lvtpc.mode, self.pmu.pmi_status()))
         self.machine.ledger.pmis["delivered"] += 1
         self.pmu.pmi_delivered()
         return True
@@ -408,14 +420,10 @@ class Vcpu:
     # ----------------------------------------------------- snapshot / restore
     def snapshot(self) -> VcpuSnapshot:
         """The whole guest-visible PMU state, as a versioned pydantic model."""
-        from .snapshot import take_snapshot
-
         return take_snapshot(self)
 
     def restore(self, state: VcpuSnapshot | dict[str, Any] | str) -> None:
         """Restore a snapshot (model, dict or JSON); refuses one from another machine shape."""
-        from .snapshot import restore_snapshot
-
         restore_snapshot(self, state)
 
     def reset(self) -> None:
@@ -430,6 +438,10 @@ class Vcpu:
 
     def __repr__(self) -> str:
         return f"<Vcpu {self.index} of {self.machine.name}>"
+
+
+def _nothing(pmcs: list[Pmc]) -> None:
+    return None
 
 
 def _no_rdpmc(ecx: int) -> int:

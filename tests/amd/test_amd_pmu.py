@@ -303,7 +303,7 @@ def test_driver_uses_the_window_cpuid_advertises(
 ) -> None:
     machine = make_machine(amd(generation=generation))
     cpu = machine.vcpus[0]
-    drv = machine.backend.guest_driver(cpu)
+    drv = machine.guest_driver(cpu)
     drv.program_gp(2, (0x1C2, 0x05), usr=True, os=False, intr=True)
     assert cpu.rdmsr(ctl_msr) == 0x1_0000_00C2 | 0x0500 | EN | USR | INT
     drv.write_counter(2, (1 << 48) | 77)
@@ -312,7 +312,7 @@ def test_driver_uses_the_window_cpuid_advertises(
 
 def test_driver_has_no_fixed_counters(make_machine: Any) -> None:
     machine = make_machine(amd())
-    drv = machine.backend.guest_driver(machine.vcpus[0])
+    drv = machine.guest_driver(machine.vcpus[0])
     assert drv.gp_counters == 6
     assert drv.fixed_counters == 0
     assert drv.fixed_index("instructions") is None
@@ -323,7 +323,7 @@ def test_driver_has_no_fixed_counters(make_machine: Any) -> None:
 def test_v1_driver_enable_disable_all_toggle_en(make_machine: Any) -> None:
     machine = make_machine(amd(generation="core-ext"))
     cpu = machine.vcpus[0]
-    drv = machine.backend.guest_driver(cpu)
+    drv = machine.guest_driver(cpu)
     drv.program_gp(0, (CYCLES, 0), usr=True, os=True)
     drv.program_gp(1, (0xC3, 0), usr=True, os=True)
     assert cpu.rdmsr(ctl(0)) == sel(CYCLES)
@@ -343,7 +343,7 @@ def test_v1_driver_enable_disable_all_toggle_en(make_machine: Any) -> None:
 def test_v2_driver_enable_disable_all_use_global_ctl(make_machine: Any) -> None:
     machine = make_machine(amd(generation="perfmon-v2", gp_counters=5))
     cpu = machine.vcpus[0]
-    drv = machine.backend.guest_driver(cpu)
+    drv = machine.guest_driver(cpu)
     drv.disable_all()
     assert cpu.rdmsr(GLOBAL_CTL) == 0
     drv.program_gp(0, (CYCLES, 0), usr=True, os=True)

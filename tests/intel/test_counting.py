@@ -176,8 +176,8 @@ def test_retire_rejects_unknown_events_and_negative_counts(cpu: object) -> None:
 def test_v1_guest_driver_re_enables_what_disable_all_stopped() -> None:
     """Linux's v1 enable_all sets EN again on each active counter (no GLOBAL_CTRL)."""
     cpu = make(version=1, fixed_counters=0, gp_counters=2)
-    drv = cpu.machine.backend.guest_driver(cpu)
-    assert cpu.machine.backend.guest_driver(cpu) is drv  # one driver per vCPU
+    drv = cpu.machine.guest_driver(cpu)
+    assert cpu.machine.guest_driver(cpu) is drv  # one driver per vCPU
     drv.program_gp(0, (0x3C, 0x00), usr=True, os=True)
     drv.program_gp(1, (0xC4, 0x00), usr=True, os=True)
     drv.stop_gp(1, (0xC4, 0x00), usr=True, os=True)  # inactive: must stay off

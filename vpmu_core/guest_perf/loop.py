@@ -52,7 +52,7 @@ def simulate(
     perfs: list[GuestPerf] = []
     for i in vcpus:
         v = machine.vcpus[i]
-        drv = machine.backend.guest_driver(v)
+        drv = machine.guest_driver(v)
         perfs.append(GuestPerf(v, drv, session, hz, meter))
     tick_ns = NSEC_PER_SEC / hz
     mux_ns = (session.mux_interval_ms or 1000.0 / hz) * 1e6

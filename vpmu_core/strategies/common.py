@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..counters import Pmc
 from ..hookspecs import hookimpl
 from ..host import HostEvent
-from ..msr import COUNTER
+from ..msr import COUNTER, MsrHandler
+from ..port import CounterAllocator
 from ..strategy import Strategy
 
 if TYPE_CHECKING:
-    from ..vcpu import Vcpu
+    from ..port import VcpuPort
 
 ReprogramOnPmi = Literal["always", "cpu-changed"]
 
@@ -46,12 +47,13 @@ def constraints_of(pmc: Pmc) -> list[str]:
     return [one] * pmc.max_nr_events
 
 
-class PerfAllocatorBase:
+class PerfAllocatorBase(CounterAllocator):
     """Host perf events behind a vCPU's PMCs; subclasses say what a reprogram does."""
 
     lazy_release = False
+    hears_overflows: ClassVar[bool] = True  # a host NMI per overflow (perf's callback)
 
-    def __init__(self, vcpu: Vcpu, config: Any) -> None:
+    def __init__(self, vcpu: VcpuPort, config: Any) -> None:
         self.vcpu = vcpu
         self.config = config
         self.machine = vcpu.machine
@@ -61,7 +63,6 @@ class PerfAllocatorBase:
         self.events = self.ledger.events
         self.skip_same_cpu = getattr(config, "reprogram_on_pmi", "always") == "cpu-changed"
         self.in_use: set[int] = set()  # pmc_in_use: PMCs touched this slice
-        self.host.on_sched.append(self._sched)
 
     # -------------------------------------------------------------- helpers
     def live(self, pmc: Pmc) -> list[HostEvent]:
@@ -113,28 +114,20 @@ class PerfAllocatorBase:
         self.vcpu.mark_reprogram(pmc)
 
     # ------------------------------------------------------ sched in / out
-    def _sched(self, vcpu: Vcpu, what: str) -> None:
-        if vcpu is not self.vcpu:
-            return
-        if what == "out":
-            self.sched_out()
-            return
-        here = self.host.pcpu_of(vcpu)
-        for pmc in vcpu.counters.values():
+    def sched_in(self, pcpu: int, migrated: bool) -> None:
+        """The task events follow the vCPU thread to ``pcpu``; then :meth:`resumed`."""
+        for pmc in self.vcpu.counters.values():
             for e in self.live(pmc):
-                if e.home != here:
-                    # The task event follows the vCPU thread; the pCPU KVM last
-                    # programmed it for (e.cpu) stays until the next reprogram.
-                    self.host.move(e, here)
+                if e.home != pcpu:
+                    # The pCPU KVM last programmed it for (e.cpu) stays until the
+                    # next reprogram.
+                    self.host.move(e, pcpu)
             self._sync_running(pmc)
-        self.sched_in()
+        self.resumed()
         if self.lazy_release:
             self._lazy_release()
 
-    def sched_out(self) -> None:
-        """Hook for strategies that save state when the vCPU leaves its pCPU."""
-
-    def sched_in(self) -> None:
+    def resumed(self) -> None:
         """Hook for strategies that restore state when the vCPU comes back."""
 
     def _lazy_release(self) -> None:
@@ -149,7 +142,7 @@ class PerfAllocatorBase:
 class InjectedPmiPath:
     """KVM_REQ_PMI -> LVTPC injection at the next entry."""
 
-    def __init__(self, vcpu: Vcpu) -> None:
+    def __init__(self, vcpu: VcpuPort) -> None:
         self.vcpu = vcpu
         self.pmis = vcpu.machine.ledger.pmis
 
@@ -158,7 +151,7 @@ class InjectedPmiPath:
             self.pmis["injected"] += 1
 
 
-def wrap_counter_writes(vcpu: Vcpu, on_write: Any) -> None:
+def wrap_counter_writes(vcpu: VcpuPort, on_write: Any) -> None:
     """Bind, once, a strategy's reaction to a guest write of a counter MSR.
 
     Why: KVM updates the backing event's period when the guest writes a counter
@@ -168,14 +161,17 @@ def wrap_counter_writes(vcpu: Vcpu, on_write: Any) -> None:
         if h.klass != COUNTER or h.counter is None:
             continue
         pmc = vcpu.counters[h.counter]
-        inner = h.write
 
-        def write(value: int, inner: Any = inner, pmc: Pmc = pmc) -> None:
-            inner(value)
-            on_write(pmc)
+        def wrap(row: MsrHandler, pmc: Pmc = pmc) -> MsrHandler:
+            inner = row.write
 
-        vcpu.msr_table[msr] = replace(h, write=write)
-        vcpu.rebind_msr(msr)
+            def write(value: int) -> None:
+                inner(value)
+                on_write(pmc)
+
+            return replace(row, write=write)
+
+        vcpu.wrap_msr(msr, wrap)
 
 
 class PerfBackedStrategy(Strategy):
@@ -187,15 +183,15 @@ class PerfBackedStrategy(Strategy):
     creates_host_events: ClassVar[bool] = True
 
     @hookimpl
-    def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
+    def vpmu_counter_allocator(self, vcpu: VcpuPort) -> Any:
         return self.Allocator(vcpu, self.config)
 
     @hookimpl
-    def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
+    def vpmu_pmi_path(self, vcpu: VcpuPort) -> Any:
         return InjectedPmiPath(vcpu)
 
     @hookimpl
-    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+    def vpmu_vcpu_ready(self, vcpu: VcpuPort) -> None:
         allocator = vcpu.allocator
         assert isinstance(allocator, PerfAllocatorBase)
         wrap_counter_writes(vcpu, allocator.counter_written)

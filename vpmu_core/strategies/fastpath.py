@@ -73,7 +73,7 @@ class DirectEnableAllocator(PerfAllocatorBase):
             self.ledger.switch_msrs["rdpmc"] += n
             self.ledger.switch_msrs["rdmsr"] += n
 
-    def sched_in(self) -> None:
+    def resumed(self) -> None:
         n = sum(1 for p in self.vcpu.counters.values() if self.live(p))
         if n:
             self.ledger.context_switches["sched_in"] += 1

@@ -33,11 +33,12 @@ from ..msr import (
     GLOBAL_STATUS_SET,
     MsrHandler,
 )
+from ..port import CounterAllocator
 from ..strategy import Strategy
 from .common import InjectedPmiPath
 
 if TYPE_CHECKING:
-    from ..vcpu import Vcpu
+    from ..port import VcpuPort
 
 GLOBALS = (GLOBAL_CTRL, GLOBAL_STATUS, GLOBAL_STATUS_CLR, GLOBAL_STATUS_SET)
 
@@ -86,10 +87,10 @@ class ExitTap(dict[str, int]):
             self.fast += n
 
 
-class MediatedAllocator:
+class MediatedAllocator(CounterAllocator):
     """No host events: a reprogram refreshes the filter verdict in the HW enable bits."""
 
-    def __init__(self, vcpu: Vcpu, strategy: Mediated) -> None:
+    def __init__(self, vcpu: VcpuPort, strategy: Mediated) -> None:
         self.vcpu = vcpu
         self.strategy = strategy
         self.ledger = vcpu.machine.ledger
@@ -113,6 +114,8 @@ class MediatedAllocator:
 
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
         return None  # counted in software on the PMC itself (spec/intel.md §10)
+
+    hears_overflows: ClassVar[bool] = True
 
     def overflowed(self, pmc: Pmc) -> None:
         # The hardware PMI arrives on the mediated vector while the guest runs.
@@ -147,7 +150,7 @@ class MediatedAllocator:
                 live_values += 1
             if p.control:
                 fctrl = 1
-        status = 1 if getattr(self.vcpu.pmu, "global_status", 0) else 0
+        status = 1 if self.vcpu.pmu.pmi_status() else 0
         n_counters = len(gp) + len(fixed)
         n_ctrl = len(gp) + (1 if fixed else 0)
         # load: RDPMC compare + counter write if it differs; eventsel_hw, FIXED_CTR_CTRL,
@@ -204,7 +207,7 @@ class Mediated(Strategy):
                 "events (perf_create_mediated_pmu fails, spec/intel.md §10)",
             )
 
-    def _counts_match(self, vcpu: Vcpu) -> bool:
+    def _counts_match(self, vcpu: VcpuPort) -> bool:
         """GLOBAL_* pass through only if the guest has the host's counters (§10)."""
         host = vcpu.machine.host
         caps = vcpu.pmu.caps
@@ -212,7 +215,7 @@ class Mediated(Strategy):
             caps.gp_counters == host.gp and caps.fixed_counters == host.fixed and caps.version > 1
         )
 
-    def intercept(self, vcpu: Vcpu, handler: MsrHandler, write: bool) -> str | None:
+    def intercept(self, vcpu: VcpuPort, handler: MsrHandler, write: bool) -> str | None:
         k = handler.klass
         reason = f"{'wrmsr' if write else 'rdmsr'}:{k}"
         if k == COUNTER:
@@ -225,7 +228,7 @@ class Mediated(Strategy):
             return None if self.config.passthrough_controls else reason
         return reason
 
-    def rdpmc_exits(self, vcpu: Vcpu) -> bool:
+    def rdpmc_exits(self, vcpu: VcpuPort) -> bool:
         """RDPMC runs natively only if counts *and* widths equal the host's (spec §7)."""
         host = vcpu.machine.host
         caps = vcpu.pmu.caps
@@ -236,11 +239,11 @@ class Mediated(Strategy):
         return not (same_counts and same_widths)
 
     @hookimpl
-    def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
+    def vpmu_counter_allocator(self, vcpu: VcpuPort) -> Any:
         return MediatedAllocator(vcpu, self)
 
     @hookimpl
-    def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
+    def vpmu_pmi_path(self, vcpu: VcpuPort) -> Any:
         return InjectedPmiPath(vcpu)
 
     def finish(self) -> None:

@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict
 
 from ..counters import Pmc
 from ..hookspecs import hookimpl
+from ..port import CounterAllocator
 from ..strategy import Strategy
 from .common import InjectedPmiPath
 
 if TYPE_CHECKING:
-    from ..vcpu import Vcpu
+    from ..port import VcpuPort
 
 
 class RegisterConfig(BaseModel):
@@ -30,10 +31,10 @@ class RegisterConfig(BaseModel):
     name: Literal["register"]
 
 
-class MaskedCounterAllocator:
+class MaskedCounterAllocator(CounterAllocator):
     """Guest PMCs live in masked hardware counters; a reprogram is one native WRMSR."""
 
-    def __init__(self, vcpu: Vcpu) -> None:
+    def __init__(self, vcpu: VcpuPort) -> None:
         self.vcpu = vcpu
         self.ledger = vcpu.machine.ledger
         host = vcpu.machine.host
@@ -42,7 +43,8 @@ class MaskedCounterAllocator:
         self.fixed = sum(1 for p in vcpu.counters.values() if p.kind == "fixed")
         self.pcpu = host.pcpu_of(vcpu)
         host.mask_counters(self.pcpu, self.gp, self.fixed)
-        host.on_sched.append(self._sched)
+
+    hears_overflows: ClassVar[bool] = True  # the counter's NMI exits, in guest mode
 
     def reprogram(self, pmc: Pmc) -> None:
         self.ledger.events["hw_wrmsr"] += 1
@@ -63,19 +65,16 @@ class MaskedCounterAllocator:
         """Counters + their controls, FIXED_CTR_CTRL and GLOBAL_CTRL."""
         return 2 * self.gp + self.fixed + (2 if self.fixed else 1)
 
-    def _sched(self, vcpu: Vcpu, what: str) -> None:
-        if vcpu is not self.vcpu:
-            return
-        sw = self.ledger.switch_msrs
-        if what == "out":
-            self.ledger.context_switches["sched_out"] += 1
-            sw["rdmsr"] += self.msrs()
-            self.host.unmask_counters(self.pcpu, self.gp, self.fixed)
-        else:
-            self.ledger.context_switches["sched_in"] += 1
-            sw["wrmsr"] += self.msrs()
-            self.pcpu = self.host.pcpu_of(vcpu)
-            self.host.mask_counters(self.pcpu, self.gp, self.fixed)
+    def sched_out(self) -> None:
+        self.ledger.context_switches["sched_out"] += 1
+        self.ledger.switch_msrs["rdmsr"] += self.msrs()
+        self.host.unmask_counters(self.pcpu, self.gp, self.fixed)
+
+    def sched_in(self, pcpu: int, migrated: bool) -> None:
+        self.ledger.context_switches["sched_in"] += 1
+        self.ledger.switch_msrs["wrmsr"] += self.msrs()
+        self.pcpu = pcpu
+        self.host.mask_counters(self.pcpu, self.gp, self.fixed)
 
     def teardown(self) -> None:
         self.host.unmask_counters(self.pcpu, self.gp, self.fixed)
@@ -90,11 +89,11 @@ class Register(Strategy):
     shardable: ClassVar[bool] = True
 
     @hookimpl
-    def vpmu_counter_allocator(self, vcpu: Vcpu) -> Any:
+    def vpmu_counter_allocator(self, vcpu: VcpuPort) -> Any:
         return MaskedCounterAllocator(vcpu)
 
     @hookimpl
-    def vpmu_pmi_path(self, vcpu: Vcpu) -> Any:
+    def vpmu_pmi_path(self, vcpu: VcpuPort) -> Any:
         return InjectedPmiPath(vcpu)
 
     def teardown(self) -> None:

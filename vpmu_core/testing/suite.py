@@ -60,7 +60,7 @@ def fixed(vcpu: Vcpu) -> list[Pmc]:
 
 def arm(vcpu: Vcpu, pmc: Pmc, value: int, *, intr: bool) -> None:
     """Program ``pmc`` on QUIET_EVENT (OS+USR) at ``value`` and enable everything."""
-    drv = vcpu.machine.backend.guest_driver(vcpu)
+    drv = vcpu.machine.guest_driver(vcpu)
     drv.disable_all()
     drv.write_counter(pmc.idx, value)
     if pmc.kind == "fixed":
@@ -130,7 +130,7 @@ class TestMsrMap:
 
     def test_rdpmc_reaches_every_counter(self, vpmu_machine: MachineFactory) -> None:
         v = vcpu_of(vpmu_machine)
-        drv = v.machine.backend.guest_driver(v)
+        drv = v.machine.guest_driver(v)
         for pmc in gp(v) + fixed(v):  # the vendor driver's counters; extensions have their own
             drv.write_counter(pmc.idx, 0x1234)
             assert drv.read_counter(pmc.idx) == 0x1234
@@ -197,7 +197,7 @@ class TestOverflow:
     def test_status_bit_clears_on_ack(self, vpmu_machine: MachineFactory) -> None:
         v = vcpu_of(vpmu_machine)
         need(v.pmu.caps.has_global_status, "global status register")
-        drv = v.machine.backend.guest_driver(v)
+        drv = v.machine.guest_driver(v)
         pmc = gp(v)[0]
         arm(v, pmc, pmc.mask, intr=False)
         v.retire(QUIET_EVENT, 1)
@@ -208,7 +208,7 @@ class TestOverflow:
 
     def test_disable_all_stops_counting(self, vpmu_machine: MachineFactory) -> None:
         v = vcpu_of(vpmu_machine)
-        drv = v.machine.backend.guest_driver(v)  # one driver: it tracks what it enabled
+        drv = v.machine.guest_driver(v)  # one driver: it tracks what it enabled
         pmc = gp(v)[0]
         drv.disable_all()
         drv.write_counter(pmc.idx, 0)
@@ -258,7 +258,7 @@ class TestEventFilter:
         v = vcpu_of(vpmu_machine)
         need(len(gp(v)) >= 2, "two GP counters")
         g0, g1 = gp(v)[:2]  # the first two GP counters by index, whatever holes lie between
-        drv = v.machine.backend.guest_driver(v)
+        drv = v.machine.guest_driver(v)
         sel, umask = drv.gp_key("cycles")
         v.machine.set_event_filter("deny", [sel | (umask << 8)])
         drv.disable_all()
@@ -273,7 +273,7 @@ class TestEventFilter:
         v = vcpu_of(vpmu_machine)
         need(len(gp(v)) >= 2, "two GP counters")
         g0, g1 = gp(v)[:2]  # the first two GP counters by index, whatever holes lie between
-        drv = v.machine.backend.guest_driver(v)
+        drv = v.machine.guest_driver(v)
         sel, umask = drv.gp_key("branches")
         drv.disable_all()
         drv.program_gp(g0.idx, drv.gp_key("cycles"), usr=True, os=True)
@@ -411,7 +411,7 @@ class TestSnapshot:
         """
         roomy = {"gp_counters": 32, "fixed_counters": 4}
         a = vcpu_of(vpmu_machine, host=roomy)
-        drv = a.machine.backend.guest_driver(a)
+        drv = a.machine.guest_driver(a)
         scribble(a)
         drv.disable_all()
         for pmc in gp(a)[:2]:

@@ -79,7 +79,7 @@ class Counting(Workload):
 
     def _run_vcpu(self, vcpu: Any) -> list[CounterRow]:
         cfg = self.config
-        drv = self.machine.backend.guest_driver(vcpu)
+        drv = self.machine.guest_driver(vcpu)
         usr = cfg.count in ("all", "user")
         os = cfg.count in ("all", "kernel")
         drv.disable_all()

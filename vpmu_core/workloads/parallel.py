@@ -16,16 +16,19 @@ in shard order, so the result is identical to the serial run
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..ledger import Ledger
+from ..guest_perf import ProgressFn, VcpuResult
+from ..ledger import Ledger, ledger_delta
+from ..machine import Machine
 
 if TYPE_CHECKING:
-    from ..guest_perf import ProgressFn, VcpuResult
-    from ..machine import Machine
+    SimulateFn = Callable[[Machine, list[int], ProgressFn | None], list[VcpuResult]]
 
 _CONFIG: Any = None
 _QUEUE: Any = None
+_SIMULATE: Any = None
 
 
 def can_shard(machine: Machine, vcpus: list[int]) -> bool:
@@ -46,16 +49,12 @@ def _shards(vcpus: list[int], workers: int) -> list[list[int]]:
     return [vcpus[i::n] for i in range(n)]
 
 
-def _init(config: Any, q: Any) -> None:
-    global _CONFIG, _QUEUE
-    _CONFIG, _QUEUE = config, q
+def _init(config: Any, q: Any, simulate: SimulateFn) -> None:
+    global _CONFIG, _QUEUE, _SIMULATE
+    _CONFIG, _QUEUE, _SIMULATE = config, q, simulate
 
 
 def _run_shard(args: tuple[int, list[int]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from ..ledger import ledger_delta
-    from ..machine import Machine
-    from .perf import simulate
-
     shard, vcpus = args
     m = Machine(_CONFIG)
     m.host.vcpus = [m.vcpus[i] for i in vcpus]  # ticks and slices reach only these
@@ -66,23 +65,29 @@ def _run_shard(args: tuple[int, list[int]]) -> tuple[list[dict[str, Any]], dict[
         if q is not None:
             q.put((shard, f))
 
-    results = simulate(m, vcpus, progress)
+    results = _SIMULATE(m, vcpus, progress)
     m.teardown()
     m.strategy.finish()
     return [r.model_dump() for r in results], ledger_delta(m.ledger.as_dict(), before)
 
 
 def run_sharded(
-    machine: Machine, vcpus: list[int], workers: int, progress: ProgressFn | None
+    machine: Machine,
+    vcpus: list[int],
+    workers: int,
+    progress: ProgressFn | None,
+    simulate: SimulateFn,
 ) -> tuple[list[VcpuResult], list[Ledger]]:
-    """Run ``vcpus`` in ``workers`` processes (fork); results in vCPU order."""
-    from ..guest_perf import VcpuResult
+    """Run ``simulate`` over ``vcpus`` in ``workers`` processes (fork); results in vCPU order.
 
+    ``simulate`` is the workload's engine: the caller's, so this module depends on
+    no workload.
+    """
     shards = _shards(vcpus, workers)
     ctx = mp.get_context("fork")
     q = ctx.SimpleQueue() if progress is not None else None
     done: dict[int, float] = dict.fromkeys(range(len(shards)), 0.0)
-    pool = ctx.Pool(len(shards), initializer=_init, initargs=(machine.config, q))
+    pool = ctx.Pool(len(shards), initializer=_init, initargs=(machine.config, q, simulate))
     try:
         pending = pool.map_async(_run_shard, list(enumerate(shards)))
         while not pending.ready():

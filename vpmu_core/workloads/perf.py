@@ -144,7 +144,9 @@ class PerfWorkload(Workload):
         cfg = self.config
         vcpus = self.targets()
         if cfg.workers > 1 and len(vcpus) > 1 and can_shard(self.machine, vcpus):
-            results, ledgers = run_sharded(self.machine, vcpus, cfg.workers, self.progress)
+            results, ledgers = run_sharded(
+                self.machine, vcpus, cfg.workers, self.progress, simulate
+            )
             for led in ledgers:
                 self.machine.ledger.merge(led)
             self._settle_shards(results)

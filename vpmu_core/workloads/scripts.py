@@ -103,7 +103,7 @@ class Toggle(Workload):
         cfg = self.config
         m = self.machine
         vcpu = m.vcpus[0]
-        drv = m.backend.guest_driver(vcpu)
+        drv = m.guest_driver(vcpu)
         keys = [drv.gp_key(e) for e in cfg.events]
         i = cfg.counter
         if i not in gp_indexes(vcpu):
@@ -173,7 +173,7 @@ class Sampling(Workload):
         cfg = self.config
         m = self.machine
         vcpu = m.vcpus[0]
-        drv = m.backend.guest_driver(vcpu)
+        drv = m.guest_driver(vcpu)
         i = gp_indexes(vcpu)[0]  # the lowest GP index the vCPU has
         pmc = vcpu.counters[i]
         arm = (-cfg.period) & pmc.mask
@@ -273,7 +273,7 @@ class Polling(Workload):
         cfg = self.config
         m = self.machine
         vcpu = m.vcpus[0]
-        drv = m.backend.guest_driver(vcpu)
+        drv = m.guest_driver(vcpu)
         grouped = [p for p in vcpu.counters.values() if p.kind not in ("gp", "fixed")]
         t = 0.0
         extra: dict[str, Any] = {"grouped_extension": bool(grouped), "phases": {}}

@@ -211,15 +211,12 @@ class Trace(Workload):
                     else:
                         vcpu.retire(what, n, cpl)
                 elif op.verb == "sched":
-                    for cb in m.host.on_sched:
-                        cb(vcpu, op.args[0])
+                    if op.args[0] == "out":
+                        m.host.sched_out(vcpu)
+                    else:
+                        m.host.sched_in(vcpu)
                 elif op.verb == "migrate":
-                    for cb in m.host.on_sched:
-                        cb(vcpu, "out")
-                    m.host.placement[vcpu.index] = op.args[0]
-                    m.ledger.events["vcpu_migration"] += 1
-                    for cb in m.host.on_sched:
-                        cb(vcpu, "in")
+                    m.host.migrate(vcpu, op.args[0])
             except GuestFault as exc:
                 faults.append({"line": op.line, "vector": exc.vector, "what": str(exc)})
         for each in m.vcpus:

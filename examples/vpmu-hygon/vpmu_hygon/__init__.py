@@ -60,7 +60,7 @@ class HygonConfig(BaseModel):
 class HygonPmu(AmdPmu):
     """AMD's per-vCPU PMU with Hygon's vendor in its capabilities (and so in snapshots)."""
 
-    def __init__(self, vcpu: vpmu.Vcpu, cfg: AmdConfig, owner: str) -> None:
+    def __init__(self, vcpu: vpmu.VcpuPort, cfg: AmdConfig, owner: str) -> None:
         super().__init__(vcpu, cfg, owner)
         self.caps = dataclasses.replace(self.caps, vendor=VENDOR)
 
@@ -82,7 +82,7 @@ class HygonBackend(AmdBackend):
     name: ClassVar[str] = "hygon"
     Config: ClassVar[type[HygonConfig]] = HygonConfig  # type: ignore[assignment]
 
-    def __init__(self, config: HygonConfig, machine: vpmu.Machine) -> None:
+    def __init__(self, config: HygonConfig, machine: vpmu.MachinePort) -> None:
         super().__init__(config.as_amd(), machine)
         self.hygon = config
 
@@ -93,12 +93,16 @@ class HygonBackend(AmdBackend):
             "dhyana-lvtpc-quirk": {"backend": "hygon", "quirks": [LVTPC_QUIRK]},
         }
 
-    def caps(self) -> vpmu.Caps:
-        return dataclasses.replace(super().caps(), vendor=VENDOR)
+    Pmu: ClassVar[type[HygonPmu]] = HygonPmu  # type: ignore[assignment]
+
+    @classmethod
+    def capabilities(cls, config: Any) -> vpmu.Caps:
+        amd = config.as_amd() if isinstance(config, HygonConfig) else config
+        return dataclasses.replace(super().capabilities(amd), vendor=VENDOR)
 
     # The machine hooks live in vpmu.Backend; a backend says how to build a vCPU's
     # PMU and its CPUID leaves.
-    def create_pmu(self, vcpu: vpmu.Vcpu) -> HygonPmu:
+    def create_pmu(self, vcpu: vpmu.VcpuPort) -> HygonPmu:
         return HygonPmu(vcpu, self.config, self.name)
 
     def cpuid_leaves(self) -> dict[tuple[int, int], tuple[int, int, int, int]]:

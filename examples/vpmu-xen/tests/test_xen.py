@@ -37,10 +37,8 @@ def test_eager_save_on_deschedule_lazy_keeps_the_context(save: str, saves: int) 
     m = machine(save)
     cpu = m.vcpus[0]
     cpu.wrmsr(PERFCTR0, 5)
-    for cb in m.host.on_sched:
-        cb(cpu, "out")
-    for cb in m.host.on_sched:
-        cb(cpu, "in")
+    m.host.sched_out(cpu)
+    m.host.sched_in(cpu)
     assert m.ledger.events["xen_ctxt_save"] == saves
     cpu.wrmsr(PERFCTR0, 6)
     assert m.ledger.events["xen_ctxt_load"] == 1 + saves

@@ -29,19 +29,23 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import vpmu_core as vpmu
+from vpmu_core.msr import (
+    COUNTER,
+    EVENTSEL,
+    FIXED_CTRL,
+    GLOBAL_CTRL,
+    GLOBAL_STATUS,
+    GLOBAL_STATUS_CLR,
+)
 
 XEN_COMMIT = "c447b7308b1330ec6dcfef37220736c28f41daa0"
 EAGER_SAVE_COMMIT = "defa4e51d20a143bdd4395a075bf0933bb38a9a4"
 
-# MSR classes of vpmu_core's handlers (values of vpmu_core.msr's constants).
-COUNTER = "counter"
-EVENTSEL = "eventsel"
-FIXED_CTRL = "fixed_ctrl"
 # Readable without an exit once the bitmap is open (core2_vpmu_set_msr_bitmap).
 READ_THROUGH = (EVENTSEL, FIXED_CTRL)
 # The MSRs is_core2_vpmu_msr accepts (an access to one of them loads the context).
 PMU_CLASSES = frozenset(
-    (COUNTER, EVENTSEL, FIXED_CTRL, "global_ctrl", "global_status", "global_status_clr")
+    (COUNTER, EVENTSEL, FIXED_CTRL, GLOBAL_CTRL, GLOBAL_STATUS, GLOBAL_STATUS_CLR)
 )
 SUPPORTED_VERSIONS = (2, 3, 4, 5)  # core2_vpmu_init; 4 and 5 are emulated as 3
 
@@ -57,20 +61,16 @@ class XenConfig(BaseModel):
     )
 
 
-class XenAllocator:
+class XenAllocator(vpmu.CounterAllocator):
     """No host events: the guest's controls are written to hardware on the intercepted
     write itself, so a reprogram has nothing to do."""
 
-    def __init__(self, vcpu: vpmu.Vcpu, strategy: Xen) -> None:
+    hears_overflows: ClassVar[bool] = True
+
+    def __init__(self, vcpu: vpmu.VcpuPort, strategy: Xen) -> None:
         self.vcpu = vcpu
         self.strategy = strategy
         self.ledger = vcpu.machine.ledger
-
-    def reprogram(self, pmc: vpmu.Pmc) -> None:
-        return None
-
-    def emulated_instruction(self, pmcs: list[vpmu.Pmc]) -> None:
-        return None
 
     def overflowed(self, pmc: vpmu.Pmc) -> None:
         # The hardware PMI interrupts Xen (an exit) unless it shares one with another counter.
@@ -78,14 +78,11 @@ class XenAllocator:
             self.vcpu.count_exit("host_pmi")
             self.ledger.pmis["xen_pmi"] += 1
 
-    def release(self, pmc: vpmu.Pmc) -> None:
-        return None
-
 
 class VlapicPmiPath:
     """vpmu_do_interrupt: Xen raises the guest's LVTPC vector in its virtual LAPIC."""
 
-    def __init__(self, vcpu: vpmu.Vcpu) -> None:
+    def __init__(self, vcpu: vpmu.VcpuPort) -> None:
         self.vcpu = vcpu
         self.pmis = vcpu.machine.ledger.pmis
 
@@ -100,12 +97,11 @@ class Xen(vpmu.Strategy):
     name: ClassVar[str] = "xen"
     Config: ClassVar[type[BaseModel]] = XenConfig
 
-    def __init__(self, config: Any, machine: vpmu.Machine) -> None:
+    def __init__(self, config: Any, machine: vpmu.MachinePort) -> None:
         super().__init__(config, machine)
         self.loaded: set[int] = set()  # vCPU indexes whose context is in hardware
         self.last_pcpu: dict[int, int] = {}  # vpmu->last_pcpu, set on save/load
         self.events = machine.ledger.events
-        machine.host.on_sched.append(self._sched)
 
     @classmethod
     def check(cls, config: Any, plugins: Any) -> None:
@@ -116,8 +112,7 @@ class Xen(vpmu.Strategy):
                 config.pmu.backend,
                 "the xen strategy models Xen's Intel vPMU (vpmu_intel.c) only",
             )
-        backend = plugins.registry["backends"][config.pmu.backend](config.pmu, None)
-        version = backend.caps().version
+        version = plugins.registry["backends"][config.pmu.backend].capabilities(config.pmu).version
         if version not in SUPPORTED_VERSIONS:
             raise vpmu.ConfigError(
                 "pmu.version",
@@ -127,7 +122,7 @@ class Xen(vpmu.Strategy):
             )
 
     # ------------------------------------------------------------- MSR bitmap
-    def intercept(self, vcpu: vpmu.Vcpu, handler: vpmu.MsrHandler, write: bool) -> str | None:
+    def intercept(self, vcpu: vpmu.VcpuPort, handler: vpmu.MsrHandler, write: bool) -> str | None:
         reason = f"{'wrmsr' if write else 'rdmsr'}:{handler.klass}"
         if vcpu.index not in self.loaded:
             return reason  # every PMU MSR exits until the context is loaded
@@ -137,10 +132,10 @@ class Xen(vpmu.Strategy):
             return None
         return reason
 
-    def rdpmc_exits(self, vcpu: vpmu.Vcpu) -> bool:
+    def rdpmc_exits(self, vcpu: vpmu.VcpuPort) -> bool:
         return vcpu.index not in self.loaded
 
-    def _touched(self, vcpu: vpmu.Vcpu) -> None:
+    def _touched(self, vcpu: vpmu.VcpuPort) -> None:
         """core2_vpmu_msr_common_check: the first PMU MSR access loads the context."""
         if vcpu.index not in self.loaded:
             self.loaded.add(vcpu.index)
@@ -148,52 +143,53 @@ class Xen(vpmu.Strategy):
             self.events["xen_ctxt_load"] += 1
             self._rebind(vcpu)  # core2_vpmu_set_msr_bitmap
 
-    def _save(self, vcpu: vpmu.Vcpu) -> None:
+    def _save(self, vcpu: vpmu.VcpuPort) -> None:
         self.loaded.discard(vcpu.index)
         self.events["xen_ctxt_save"] += 1
         self._rebind(vcpu)  # the next access must exit and load again
 
-    def _rebind(self, vcpu: vpmu.Vcpu) -> None:
+    def _rebind(self, vcpu: vpmu.VcpuPort) -> None:
         for msr, h in vcpu.msr_table.items():
             if h.klass in PMU_CLASSES:
                 vcpu.rebind_msr(msr)
 
     @vpmu.hookimpl
-    def vpmu_vcpu_ready(self, vcpu: vpmu.Vcpu) -> None:
+    def vpmu_vcpu_ready(self, vcpu: vpmu.VcpuPort) -> None:
         """Bind, once, the load-on-first-access step in front of every PMU MSR."""
         for msr, h in list(vcpu.msr_table.items()):
             if h.klass not in PMU_CLASSES:
                 continue
 
-            def read(inner: Any = h.read) -> int:
-                self._touched(vcpu)
-                return int(inner())
+            vcpu.wrap_msr(msr, lambda row: self._load_first(vcpu, row))
 
-            def write(value: int, inner: Any = h.write) -> None:
-                self._touched(vcpu)
-                inner(value)
+    def _load_first(self, vcpu: vpmu.VcpuPort, row: vpmu.MsrHandler) -> vpmu.MsrHandler:
+        def read(inner: Callable[[], int] = row.read) -> int:
+            self._touched(vcpu)
+            return inner()
 
-            vcpu.msr_table[msr] = replace(h, read=read, write=write)
-            vcpu.rebind_msr(msr)
+        def write(value: int, inner: Callable[[int], None] = row.write) -> None:
+            self._touched(vcpu)
+            inner(value)
+
+        return replace(row, read=read, write=write)
 
     # ------------------------------------------------------- context switch
-    def _sched(self, vcpu: vpmu.Vcpu, what: str) -> None:
-        if vcpu.index not in self.loaded:
-            return
-        if what == "out":
-            if self.config.save == "eager":
-                self._save(vcpu)
-            return
-        # lazy: a context left behind on another pCPU is saved there (IPI) first.
-        if self.machine.host.pcpu_of(vcpu) != self.last_pcpu.get(vcpu.index):
+    def vcpu_sched_out(self, vcpu: vpmu.VcpuPort) -> None:
+        """vpmu_save at the context switch (eager, Xen 4.17+)."""
+        if vcpu.index in self.loaded and self.config.save == "eager":
+            self._save(vcpu)
+
+    def vcpu_sched_in(self, vcpu: vpmu.VcpuPort, pcpu: int, migrated: bool) -> None:
+        """Lazy: a context left behind on another pCPU is saved there (IPI) first."""
+        if vcpu.index in self.loaded and pcpu != self.last_pcpu.get(vcpu.index):
             self._save(vcpu)
 
     @vpmu.hookimpl
-    def vpmu_counter_allocator(self, vcpu: vpmu.Vcpu) -> Any:
+    def vpmu_counter_allocator(self, vcpu: vpmu.VcpuPort) -> Any:
         return XenAllocator(vcpu, self)
 
     @vpmu.hookimpl
-    def vpmu_pmi_path(self, vcpu: vpmu.Vcpu) -> Any:
+    def vpmu_pmi_path(self, vcpu: vpmu.VcpuPort) -> Any:
         return VlapicPmiPath(vcpu)
 
 

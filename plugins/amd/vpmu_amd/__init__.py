@@ -9,12 +9,18 @@ from vpmu_core.hookspecs import hookimpl
 
 from .backend import AmdBackend
 from .config import AmdConfig
+from .guest import AmdGuestDriver
 from .pmu import AmdPmu
 
 __version__ = "0.1.0"
-__all__ = ["AmdBackend", "AmdConfig", "AmdPmu"]
+__all__ = ["AmdBackend", "AmdConfig", "AmdGuestDriver", "AmdPmu"]
 
 
 @hookimpl
 def vpmu_register_backends(register: Callable[[type[Any]], None]) -> None:
     register(AmdBackend)
+
+
+@hookimpl
+def vpmu_register_guest_drivers(register: Callable[[type[Any]], None]) -> None:
+    register(AmdGuestDriver)

@@ -5,22 +5,21 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from vpmu_core.backend import Backend, Caps
-from vpmu_core.vcpu import Vcpu
+from vpmu_core.port import VcpuPort
 
 from . import msrs as M
 from .config import AmdConfig
 from .cpuid import Leaves, amd_leaves
-from .guest import AmdGuestDriver
 from .pmu import AmdPmu, caps_of
 
 
 class AmdBackend(Backend):
     """AMD core PMU: legacy K7, core extension, PerfMonV2, with KVM's rules."""
 
-    GuestDriverClass = AmdGuestDriver
     name: ClassVar[str] = "amd"
     Config: ClassVar[type[AmdConfig]] = AmdConfig
     config: AmdConfig
+    Pmu: ClassVar[type[AmdPmu]] = AmdPmu
 
     @classmethod
     def event_names(cls) -> list[str]:
@@ -35,14 +34,15 @@ class AmdBackend(Backend):
             "perfmon-v2-4ctr": {"backend": "amd", "generation": "perfmon-v2", "gp_counters": 4},
         }
 
-    def caps(self) -> Caps:
-        return caps_of(self.config)
+    @classmethod
+    def capabilities(cls, config: Any) -> Caps:
+        return caps_of(config)
 
     def event_select_mask(self) -> int:
         # Filter entries carry the 12-bit select: bits 35:32 take part in matching.
         return M.EVENT_SELECT_MASK
 
-    def create_pmu(self, vcpu: Vcpu) -> AmdPmu:
+    def create_pmu(self, vcpu: VcpuPort) -> AmdPmu:
         return AmdPmu(vcpu, self.config, self.name)
 
     def cpuid_leaves(self) -> Leaves:

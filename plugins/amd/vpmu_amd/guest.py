@@ -15,16 +15,22 @@ counting run sees the same on every vendor: one enabling WRMSR.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from vpmu_core.counters import EventKey
 from vpmu_core.guest import GuestDriver, PmiClient, as_client
-from vpmu_core.vcpu import Vcpu
+from vpmu_core.port import GuestCpu
 
 from . import msrs as M
 
 
 class AmdGuestDriver(GuestDriver):
-    def __init__(self, vcpu: Vcpu) -> None:
+    """Linux's AMD driver (amd_pmu_init), which the guest runs on AMD and on Hygon CPUs."""
+
+    name: ClassVar[str] = "amd"
+    vendors: ClassVar[tuple[str, ...]] = ("AuthenticAMD", "HygonGenuine")
+
+    def __init__(self, vcpu: GuestCpu) -> None:
         super().__init__(vcpu)
         core_ext = bool(vcpu.cpuid(0x80000001)[2] & M.PERFCTR_CORE)
         self.v2 = bool(vcpu.cpuid(0x80000022)[0] & M.PERFMON_V2)

@@ -28,6 +28,12 @@ EVTSEL_RESERVED = 0xFFFF_FFF0_0028_0000
 # Event select bits 7:0 and 35:32 (AMD64_EVENTSEL_EVENT).
 EVENT_SELECT_MASK = 0xF_0000_00FF
 
+
+def event_select(ctl: int) -> int:
+    """The 12-bit EventSelect of a PERF_CTL: bits 7:0, and 11:8 from bits 35:32 (APM vol. 2)."""
+    return (ctl & 0xFF) | ((ctl >> 24) & 0xF00)
+
+
 COUNTER_WIDTH = 48
 
 # CPUID

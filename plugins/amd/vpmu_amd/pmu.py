@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from vpmu_core.backend import Caps, VendorPmu
 from vpmu_core.counters import EventKey, Pmc
 from vpmu_core.errors import GuestFault
-from vpmu_core.filter import event_select_of
 from vpmu_core.msr import (
     COUNTER,
     EVENTSEL,
@@ -30,7 +29,7 @@ from . import msrs as M
 from .config import AmdConfig
 
 if TYPE_CHECKING:
-    from vpmu_core.vcpu import Vcpu
+    from vpmu_core.port import VcpuPort
 
 MASK64 = (1 << 64) - 1
 
@@ -66,7 +65,7 @@ class AmdPmu(VendorPmu):
 
     events: ClassVar[dict[str, tuple[EventKey, ...]]] = _events()
 
-    def __init__(self, vcpu: Vcpu, cfg: AmdConfig, owner: str) -> None:
+    def __init__(self, vcpu: VcpuPort, cfg: AmdConfig, owner: str) -> None:
         super().__init__(vcpu)
         self.cfg = cfg
         self.owner = owner
@@ -86,13 +85,16 @@ class AmdPmu(VendorPmu):
         """The overflow status the guest can see: none before PerfMonV2."""
         return self.status if self.version >= 2 else 0
 
+    def pmi_status(self) -> int:
+        return self.global_status
+
     # ---------------------------------------------------------------- counting
     def counters(self) -> list[Pmc]:
         return list(self.gp)
 
     def _decode(self, pmc: Pmc) -> None:
         sel = pmc.control
-        pmc.key = (event_select_of(sel), (sel >> 8) & 0xFF)
+        pmc.key = (M.event_select(sel), (sel >> 8) & 0xFF)
         pmc.usr = bool(sel & M.EVTSEL_USR)
         pmc.os = bool(sel & M.EVTSEL_OS)
         pmc.local_en = bool(sel & M.EVTSEL_EN)

@@ -32,8 +32,7 @@ from .topdown import (
 )
 
 if TYPE_CHECKING:
-    from vpmu_core.machine import Machine
-    from vpmu_core.vcpu import Vcpu
+    from vpmu_core.port import MachinePort, VcpuPort
 
 FIXED3 = 3
 
@@ -44,7 +43,7 @@ class GroupedExtension:
     name: ClassVar[str] = "grouped"
     Config: ClassVar[type[BaseModel]] = GroupedConfig
 
-    def __init__(self, config: GroupedConfig, machine: Machine) -> None:
+    def __init__(self, config: GroupedConfig, machine: MachinePort) -> None:
         self.config = config
         self.machine = machine
 
@@ -78,7 +77,7 @@ class GroupedExtension:
 
     # ------------------------------------------------------------ machine hooks
     @hookimpl
-    def vpmu_vcpu_counters(self, vcpu: Vcpu) -> list[Pmc]:
+    def vpmu_vcpu_counters(self, vcpu: VcpuPort) -> list[Pmc]:
         pmcs: list[GroupedPmc] = [
             generic_pmc(self.config.index_of(i), c) for i, c in enumerate(self.config.counters)
         ]
@@ -92,7 +91,7 @@ class GroupedExtension:
         return list(pmcs)
 
     @hookimpl
-    def vpmu_vcpu_msr_handlers(self, vcpu: Vcpu) -> list[MsrHandler]:
+    def vpmu_vcpu_msr_handlers(self, vcpu: VcpuPort) -> list[MsrHandler]:
         rows: list[MsrHandler] = []
         events = vcpu.pmu.events
         pmcs: list[GroupedPmc] = vcpu.ext[self.name]
@@ -111,7 +110,7 @@ class GroupedExtension:
         return rows
 
     @hookimpl
-    def vpmu_vcpu_ready(self, vcpu: Vcpu) -> None:
+    def vpmu_vcpu_ready(self, vcpu: VcpuPort) -> None:
         readers: dict[int, Callable[[], int]] = {}
         pmcs: list[GroupedPmc] = vcpu.ext[self.name]
         for cfg, pmc in zip(self.config.counters, pmcs, strict=False):
@@ -123,12 +122,12 @@ class GroupedExtension:
             vcpu.add_rdpmc(readers)
 
     @hookimpl
-    def vpmu_save_state(self, vcpu: Vcpu) -> dict[str, Any]:
+    def vpmu_save_state(self, vcpu: VcpuPort) -> dict[str, Any]:
         # The counters' values travel with the core's counter states; the controls here.
         return {"controls": [p.control for p in vcpu.ext[self.name]]}
 
     @hookimpl
-    def vpmu_restore_state(self, vcpu: Vcpu, states: dict[str, dict[str, Any]]) -> None:
+    def vpmu_restore_state(self, vcpu: VcpuPort, states: dict[str, dict[str, Any]]) -> None:
         controls = [int(x) for x in states[self.name]["controls"]]
         pmcs: list[GroupedPmc] = vcpu.ext[self.name]
         if len(controls) != len(pmcs):
@@ -140,7 +139,7 @@ class GroupedExtension:
             vcpu.request_reprogram(pmc)
 
     # -------------------------------------------------------------- builders
-    def _generic_rows(self, vcpu: Vcpu, msr: int, ctrl_msr: int, pmc: GroupedPmc) -> list[Any]:
+    def _generic_rows(self, vcpu: VcpuPort, msr: int, ctrl_msr: int, pmc: GroupedPmc) -> list[Any]:
         own = self.name
 
         def write_value(value: int) -> None:
@@ -171,7 +170,7 @@ class GroupedExtension:
             ),
         ]
 
-    def _topdown(self, vcpu: Vcpu, metrics: GroupedPmc) -> MsrHandler:
+    def _topdown(self, vcpu: VcpuPort, metrics: GroupedPmc) -> MsrHandler:
         assert isinstance(metrics, TopdownMetrics)
         pmu: Any = vcpu.pmu
         fixed3 = pmu.fixed[FIXED3]

@@ -82,7 +82,7 @@ def sample(
         raise ValueError(f"n = {n}: must be 1..{len(EVENTS)}")
     machine = _machine(n, mode, plugins)
     cpu = machine.vcpus[0]
-    drv = machine.backend.guest_driver(cpu)
+    drv = machine.guest_driver(cpu)
     events = EVENTS[:n]
     if mode == "grouped":
         cpu.wrmsr(GROUP_CTRL_MSR, 0b11)  # OS + USR

@@ -5,21 +5,20 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from vpmu_core.backend import Backend, Caps
-from vpmu_core.vcpu import Vcpu
+from vpmu_core.port import VcpuPort
 
 from .config import IntelConfig
 from .cpuid import Leaves, intel_leaves
-from .guest import IntelGuestDriver
 from .pmu import IntelPmu, caps_of
 
 
 class IntelBackend(Backend):
     """Intel architectural PMU, versions 0-5 with KVM's rules, and v6 as the architecture."""
 
-    GuestDriverClass = IntelGuestDriver
     name: ClassVar[str] = "intel"
     Config: ClassVar[type[IntelConfig]] = IntelConfig
     config: IntelConfig
+    Pmu: ClassVar[type[IntelPmu]] = IntelPmu
 
     @classmethod
     def event_names(cls) -> list[str]:
@@ -51,13 +50,14 @@ class IntelBackend(Backend):
             },
         }
 
-    def caps(self) -> Caps:
-        return caps_of(self.config)
+    @classmethod
+    def capabilities(cls, config: Any) -> Caps:
+        return caps_of(config)
 
     def event_select_mask(self) -> int:
         return 0xFF
 
-    def create_pmu(self, vcpu: Vcpu) -> IntelPmu:
+    def create_pmu(self, vcpu: VcpuPort) -> IntelPmu:
         return IntelPmu(vcpu, self.config, self.name)
 
     def cpuid_leaves(self) -> Leaves:

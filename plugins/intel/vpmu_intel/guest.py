@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from vpmu_core.counters import FIXED_BASE, EventKey
+from vpmu_core.errors import GuestFault
 from vpmu_core.guest import GuestDriver, PmiClient, as_client
-from vpmu_core.vcpu import Vcpu
+from vpmu_core.port import GuestCpu
 
 from . import msrs as M
 
 
 class IntelGuestDriver(GuestDriver):
-    def __init__(self, vcpu: Vcpu) -> None:
+    """Linux's Intel driver (intel_pmu_init), which the guest runs on a GenuineIntel CPU."""
+
+    name: ClassVar[str] = "intel"
+    vendors: ClassVar[tuple[str, ...]] = ("GenuineIntel",)
+
+    def __init__(self, vcpu: GuestCpu) -> None:
         super().__init__(vcpu)
         self.active: dict[int, int] = {}  # GP counter -> its PERFEVTSEL with EN
         self.stopped: set[int] = set()  # counters a v1 disable_all cleared EN on
@@ -82,11 +89,17 @@ class IntelGuestDriver(GuestDriver):
             # cntr_mask64 | fixed_cntr_mask64 << 32: the counters that exist (v6 may have holes)
             pmcs = self.vcpu.pmu.counters()
             mask = sum(1 << pmc.idx for pmc in pmcs if pmc.kind in ("gp", "fixed"))
-            caps = self.vcpu.msr_table.get(M.PERF_CAPABILITIES)
-            if caps is not None and caps.read() & M.PERF_CAP_PERF_METRICS:
+            if self._boot_rdmsr(M.PERF_CAPABILITIES) & M.PERF_CAP_PERF_METRICS:
                 mask |= 1 << 48
             self._intel_ctrl = mask
         return self._intel_ctrl
+
+    def _boot_rdmsr(self, msr: int) -> int:
+        """An MSR Linux reads once at boot (rdmsrl_safe): before the run, so no exit counts."""
+        try:
+            return self.vcpu.host_rdmsr(msr)
+        except GuestFault:
+            return 0
 
     def enable_all(self) -> None:
         if self.vcpu.pmu.caps.has_global_ctrl:

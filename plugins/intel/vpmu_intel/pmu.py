@@ -31,7 +31,7 @@ from . import msrs as M
 from .config import IntelConfig
 
 if TYPE_CHECKING:
-    from vpmu_core.vcpu import Vcpu
+    from vpmu_core.port import VcpuPort
 
 
 def _events() -> dict[str, tuple[EventKey, ...]]:
@@ -72,7 +72,7 @@ class IntelPmu(VendorPmu):
 
     events: ClassVar[dict[str, tuple[EventKey, ...]]] = _events()
 
-    def __init__(self, vcpu: Vcpu, cfg: IntelConfig, owner: str) -> None:
+    def __init__(self, vcpu: VcpuPort, cfg: IntelConfig, owner: str) -> None:
         super().__init__(vcpu)
         self.cfg = cfg
         self.owner = owner
@@ -148,6 +148,9 @@ class IntelPmu(VendorPmu):
             listener()
 
     # ---------------------------------------------------------------- counting
+    def pmi_status(self) -> int:
+        return self.global_status
+
     def counters(self) -> list[Pmc]:
         return self.gp + self.fixed
 

@@ -1,0 +1,40 @@
+"""Host perf events: what host perf schedules onto a pCPU's counters.
+
+A data module of its own because strategies hold these (the events backing their
+guest counters) and the port names them, while only the host model schedules them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+GUEST = "guest"
+WATCHDOG = "watchdog"
+PROFILER = "host-perf"
+# Linux's topdown metric events live on PERF_METRICS behind the slots leader
+# (pseudo counter indices 48-55, spec amd-and-topdown.md §7.2): they take no counter.
+METRICS = "metrics"
+
+
+@dataclass(slots=True, eq=False)
+class HostEvent:
+    """One host perf event (``perf_event_create_kernel_counter`` or a host tool's).
+
+    ``constraint`` names the hardware counters it may occupy: ``"gp"`` any GP
+    counter, ``"fixed:N"`` fixed counter N or any GP counter. ``cpu`` is where the
+    event last ran (perf's ``oncpu``); ``running`` whether it holds a counter now.
+    """
+
+    config: int
+    paused: bool = False
+    cpu: int = 0  # the pCPU KVM created or last reprogrammed it for (what the skip compares)
+    home: int = 0  # the pCPU whose perf context holds it now
+    pinned: bool = True
+    constraint: str = "gp"
+    owner: str = GUEST
+    running: bool = True
+    counter: str | None = None
+    group: int = 0
+    pmc: Any = None
+    vcpu: Any = None
