@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import vpmu_core as vpmu
-from vpmu_core.errors import ConfigError, GuestFault
+from vpmu_core.errors import ConfigError, GuestFault, SnapshotError
 
 GP_BITS, FIXED_BITS = 0b10110101, 0b1011
 
@@ -129,3 +129,60 @@ def test_dense_v6_without_bitmaps_is_contiguous() -> None:
     v = vpmu.Machine.from_dict({"pmu": {"backend": "intel", "version": 6}}).vcpus[0]
     assert sorted(v.counters) == [0, 1, 2, 3, 4, 5, 6, 7, 32, 33, 34]
     assert v.cpuid(0x23, 1) == (0xFF, 0b111, 0, 0)
+
+
+# ------------------------------------------------------------------ snapshots
+def _busy(v: Any) -> Any:
+    """Program GP 7 (above every hole) and fixed 0 and 3, count, overflow PMC7."""
+    v.wrmsr(0x186 + 7, 0x5300C0)  # PERFEVTSEL7: instructions, OS+USR, EN, INT
+    v.wrmsr(0x4C1 + 7, (1 << 48) - 10)
+    v.wrmsr(0x38D, 0x3003)  # FIXED_CTR_CTRL fields 0 and 3: OS+USR
+    v.wrmsr(0x38F, GP_BITS | (FIXED_BITS << 32))
+    v.retire("instructions", 40, cpl=3)
+    return v
+
+
+@pytest.mark.parametrize(
+    ("other", "message"),
+    [
+        (
+            {"gp_bitmap": 0b00011111},
+            "snapshot counter indexes [0, 2, 4, 5, 7, 32, 33, 35] differ from this machine's "
+            "[0, 1, 2, 3, 4, 32, 33, 35]: only in the snapshot [5, 7], only here [1, 3]",
+        ),
+        (
+            {"fixed_bitmap": 0b0111},
+            "snapshot counter indexes [0, 2, 4, 5, 7, 32, 33, 35] differ from this machine's "
+            "[0, 2, 4, 5, 7, 32, 33, 34]: only in the snapshot [35], only here [34]",
+        ),
+    ],
+    ids=["gp-bitmap", "fixed-bitmap"],
+)
+def test_snapshot_refused_across_bitmaps_with_equal_counts(
+    other: dict[str, Any], message: str
+) -> None:
+    """Equal counts (5 GP, 3 fixed) and caps: only the counter indexes tell the PMUs apart."""
+    snap = _busy(v6()).snapshot()
+    target = v6(**other)
+    assert target.pmu.shape() == v6().pmu.shape()  # the caps cannot see the difference
+    before = target.snapshot()
+    with pytest.raises(SnapshotError) as err:
+        target.restore(snap)
+    assert str(err.value) == message
+    assert target.snapshot() == before  # refused before anything was loaded
+
+
+def test_snapshot_round_trips_on_the_same_bitmap() -> None:
+    a = _busy(v6())
+    snap = a.snapshot()
+    assert sorted(snap.counters, key=int) == ["0", "2", "4", "5", "7", "32", "33", "35"]
+    b = v6()
+    b.restore(snap.model_dump_json())
+    assert b.snapshot() == snap
+    # PMC7: 2^48 - 10, the 3 WRMSRs after it (GLOBAL_CTRL resets to the GP bitmap, so
+    # bit 7 is on) and the 40 retired: wrapped to 33, its status bit set, not a hole's.
+    # FIXED_CTR0: the GLOBAL_CTRL write, the 40, and the RDMSR of PMC7 before it.
+    reads = (0xC1 + 7, 0x309, 0x38E, 0x186 + 7, 0x38D, 0x38F)
+    want = [33, 42, 1 << 7, 0x5300C0, 0x3003, GP_BITS | (FIXED_BITS << 32)]
+    assert [b.rdmsr(msr) for msr in reads] == want
+    assert [a.rdmsr(msr) for msr in reads] == want
