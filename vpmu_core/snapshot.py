@@ -72,6 +72,12 @@ def _coerce(state: VcpuSnapshot | dict[str, Any] | str) -> VcpuSnapshot:
         raise SnapshotError(f"snapshot is malformed at {where}: {err['msg']}") from None
 
 
+def _listed(indexes: set[str]) -> str:
+    """Counter indexes in numeric order ('4' before '32'), a malformed key last."""
+    keys = sorted(indexes, key=lambda k: (0, int(k), "") if k.isdecimal() else (1, 0, k))
+    return f"[{', '.join(keys)}]"
+
+
 def restore_snapshot(vcpu: VcpuPort, state: VcpuSnapshot | dict[str, Any] | str) -> None:
     snap = _coerce(state)
     machine = vcpu.machine
@@ -91,10 +97,14 @@ def restore_snapshot(vcpu: VcpuPort, state: VcpuSnapshot | dict[str, Any] | str)
                 f"snapshot PMU differs in {key}: {snap.shape.get(key)!r} in the snapshot, "
                 f"{shape.get(key)!r} in this machine"
             )
-    if set(snap.counters) != {str(i) for i in vcpu.counters}:
+    # The counters are keyed by PMC index, so this also tells apart PMUs with equal
+    # counter counts and different indexes (Intel v6 bitmaps): a shape of counts cannot.
+    theirs, here = set(snap.counters), {str(i) for i in vcpu.counters}
+    if theirs != here:
         raise SnapshotError(
-            f"snapshot counters {sorted(snap.counters)} differ from this machine's "
-            f"{sorted(str(i) for i in vcpu.counters)}"
+            f"snapshot counter indexes {_listed(theirs)} differ from this machine's "
+            f"{_listed(here)}: only in the snapshot {_listed(theirs - here)}, "
+            f"only here {_listed(here - theirs)}"
         )
     try:
         for i, pmc in vcpu.counters.items():

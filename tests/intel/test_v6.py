@@ -6,12 +6,17 @@ fixed by 47a973fd7563 "perf/x86/intel: Fix ARCH_PERFMON_NUM_COUNTER_LEAF").
 
 from __future__ import annotations
 
+import tomllib
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import vpmu_core as vpmu
-from vpmu_core.errors import ConfigError, GuestFault
+from vpmu_core import api
+from vpmu_core.errors import ConfigError, GuestFault, SnapshotError
+from vpmu_core.machine import Machine
 
 GP_BITS, FIXED_BITS = 0b10110101, 0b1011
 
@@ -129,3 +134,159 @@ def test_dense_v6_without_bitmaps_is_contiguous() -> None:
     v = vpmu.Machine.from_dict({"pmu": {"backend": "intel", "version": 6}}).vcpus[0]
     assert sorted(v.counters) == [0, 1, 2, 3, 4, 5, 6, 7, 32, 33, 34]
     assert v.cpuid(0x23, 1) == (0xFF, 0b111, 0, 0)
+
+
+# ------------------------------------------------------------------ snapshots
+def _busy(v: Any) -> Any:
+    """Program GP 7 (above every hole) and fixed 0 and 3, count, overflow PMC7."""
+    v.wrmsr(0x186 + 7, 0x5300C0)  # PERFEVTSEL7: instructions, OS+USR, EN, INT
+    v.wrmsr(0x4C1 + 7, (1 << 48) - 10)
+    v.wrmsr(0x38D, 0x3003)  # FIXED_CTR_CTRL fields 0 and 3: OS+USR
+    v.wrmsr(0x38F, GP_BITS | (FIXED_BITS << 32))
+    v.retire("instructions", 40, cpl=3)
+    return v
+
+
+@pytest.mark.parametrize(
+    ("other", "message"),
+    [
+        (
+            {"gp_bitmap": 0b00011111},
+            "snapshot counter indexes [0, 2, 4, 5, 7, 32, 33, 35] differ from this machine's "
+            "[0, 1, 2, 3, 4, 32, 33, 35]: only in the snapshot [5, 7], only here [1, 3]",
+        ),
+        (
+            {"fixed_bitmap": 0b0111},
+            "snapshot counter indexes [0, 2, 4, 5, 7, 32, 33, 35] differ from this machine's "
+            "[0, 2, 4, 5, 7, 32, 33, 34]: only in the snapshot [35], only here [34]",
+        ),
+    ],
+    ids=["gp-bitmap", "fixed-bitmap"],
+)
+def test_snapshot_refused_across_bitmaps_with_equal_counts(
+    other: dict[str, Any], message: str
+) -> None:
+    """Equal counts (5 GP, 3 fixed) and caps: only the counter indexes tell the PMUs apart."""
+    snap = _busy(v6()).snapshot()
+    target = v6(**other)
+    assert target.pmu.shape() == v6().pmu.shape()  # the caps cannot see the difference
+    before = target.snapshot()
+    with pytest.raises(SnapshotError) as err:
+        target.restore(snap)
+    assert str(err.value) == message
+    assert target.snapshot() == before  # refused before anything was loaded
+
+
+def test_snapshot_round_trips_on_the_same_bitmap() -> None:
+    a = _busy(v6())
+    snap = a.snapshot()
+    assert sorted(snap.counters, key=int) == ["0", "2", "4", "5", "7", "32", "33", "35"]
+    b = v6()
+    b.restore(snap.model_dump_json())
+    assert b.snapshot() == snap
+    # PMC7: 2^48 - 10, the 3 WRMSRs after it (GLOBAL_CTRL resets to the GP bitmap, so
+    # bit 7 is on) and the 40 retired: wrapped to 33, its status bit set, not a hole's.
+    # FIXED_CTR0: the GLOBAL_CTRL write, the 40, and the RDMSR of PMC7 before it.
+    reads = (0xC1 + 7, 0x309, 0x38E, 0x186 + 7, 0x38D, 0x38F)
+    want = [33, 42, 1 << 7, 0x5300C0, 0x3003, GP_BITS | (FIXED_BITS << 32)]
+    assert [b.rdmsr(msr) for msr in reads] == want
+    assert [a.rdmsr(msr) for msr in reads] == want
+
+
+# ------------------------------------------------- perf record on the holes
+PERF_RECORD = Path(__file__).parents[2] / "configs" / "intel-v6-perf-record.toml"
+PRESENT = {0, 2, 4, 5, 7, 32, 33, 35}  # GP bitmap 0b10110101, fixed 0b1011 at 32 + j
+
+
+class Seen:
+    """What the guest did to the PMU, by PMC index (GP i, fixed j at 32 + j)."""
+
+    def __init__(self) -> None:
+        self.enabled: set[int] = set()  # eventsel written with EN, FIXED_CTR_CTRL fields on
+        self.accessed: set[int] = set()  # counter MSRs written, RDPMC indexes read
+        self.global_ctrl: set[int] = set()
+        self.acked: Counter[int] = Counter()  # GLOBAL_OVF_CTRL bits: overflows handled
+
+    def attach(self, v: Any) -> None:
+        wrmsr, rdpmc = v.wrmsr, v.rdpmc
+
+        def spy_wrmsr(msr: int, value: int) -> None:
+            if 0x186 <= msr < 0x186 + 32 and value & (1 << 22):
+                self.enabled.add(msr - 0x186)
+            elif msr == 0x38D:
+                self.enabled |= {32 + j for j in range(4) if value >> (4 * j) & 0xF}
+            elif 0x4C1 <= msr < 0x4C1 + 32 or 0xC1 <= msr < 0xC1 + 32:
+                self.accessed.add(msr - (0x4C1 if msr >= 0x4C1 else 0xC1))
+            elif 0x309 <= msr < 0x309 + 4:
+                self.accessed.add(32 + msr - 0x309)
+            elif msr == 0x38F:
+                self.global_ctrl.add(value)
+            elif msr == 0x390:
+                self.acked.update(b for b in range(64) if value >> b & 1)
+            wrmsr(msr, value)
+
+        def spy_rdpmc(ecx: int) -> int:
+            self.accessed.add(32 + (ecx & 0xF) if ecx & (1 << 30) else ecx)
+            return rdpmc(ecx)
+
+        v.wrmsr, v.rdpmc = spy_wrmsr, spy_rdpmc
+
+
+def _run_spied(monkeypatch: pytest.MonkeyPatch, source: Any) -> tuple[Any, Seen]:
+    """``vpmu run`` (api.run) with every guest WRMSR and RDPMC seen on the way."""
+    seen = Seen()
+
+    class Spied(Machine):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            for v in self.vcpus:
+                seen.attach(v)
+
+    monkeypatch.setattr(api, "Machine", Spied)
+    return api.run(source), seen
+
+
+def test_shipped_perf_record_six_events_on_the_counters_that_exist(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """perf record -F 1000, 6 instructions events: fixed 0 and GP 0, 2, 4, 5, 7, 1 s."""
+    result, seen = _run_spied(monkeypatch, PERF_RECORD)  # a GuestFault would raise here
+    assert sorted(seen.enabled) == [0, 2, 4, 5, 7, 32]  # all fit: no rotation
+    assert seen.accessed == seen.enabled  # written and read only where an event runs
+    assert seen.global_ctrl == {0, GP_BITS | FIXED_BITS << 32}  # disable_all, enable_all
+    # Every event is the same instructions count from the same start with the same
+    # periods, so the six counters overflow in the same PMIs: one sample each per PMI.
+    assert seen.acked == {i: 1017 for i in (0, 2, 4, 5, 7, 32)}
+    extra = result.extra
+    (perf,) = extra["perf"]
+    assert [row["samples"] for row in perf["rows"]] == [1017] * 6
+    assert result.pmis == [1017] and result.pmis_dropped == [0]
+    assert (extra["samples_taken"], extra["samples_expected"]) == (6102, 6000)
+    # -F 1000 paced by the guest's clock, which includes its handlers' own time:
+    # 1 s of workload plus 1017 handlers of ~17.4 µs is 1.0177 s, so 1017 samples.
+    guest_s = 1 + extra["guest_handler_avg_ns"] * 1017 / 1e9
+    assert 1017 <= 1000 * guest_s < 1018
+    assert (extra["throttles"], extra["samples_lost_throttling"]) == (0, 0)
+    assert extra["samples_lost_host_contention"] == 0
+    assert extra["max_sample_rate_final"] == 12000  # lowered, never below -F
+    # Each count is the workload's 3.9e9 instructions plus the 3,035 guest PMU
+    # accesses made while the counters were on (each retires one instruction).
+    assert [(c.value, c.expected) for c in result.counters] == [(3_900_003_035, 3_900_000_000)] * 6
+    assert result.cost.overhead_pct == pytest.approx(5.7270052)
+    assert result.host_blind_s == 1.0
+
+
+def test_perf_record_under_emulated_uses_the_same_counters_and_throttles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The config's comment: under emulated the ~114 µs handler makes perf throttle."""
+    data = tomllib.loads(PERF_RECORD.read_text(encoding="utf-8"))
+    data["strategy"] = {"name": "emulated"}
+    result, seen = _run_spied(monkeypatch, data)
+    assert sorted(seen.enabled) == [0, 2, 4, 5, 7, 32]
+    assert seen.accessed <= PRESENT
+    extra = result.extra
+    assert extra["max_sample_rate_final"] == 1000  # one sample per tick per event
+    assert (extra["throttles"], extra["samples_lost_throttling"]) == (300, 18)
+    assert (extra["samples_taken"], result.pmis) == (6492, [1082])
+    assert 110_000 < extra["guest_handler_avg_ns"] < 120_000
