@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from vpmu_amd import AmdGuestDriver
+
 import vpmu_core as vpmu
 from vpmu_core.testing.suite import *  # noqa: F403
 
@@ -34,3 +38,25 @@ def test_snapshot_of_amd_does_not_restore_on_hygon() -> None:
         assert "hygon" in str(exc)
     else:
         raise AssertionError("an AMD snapshot restored on a Hygon machine")
+
+
+HERE = Path(__file__).resolve().parent.parent
+PERF_RECORD = HERE / "perf-record.toml"
+
+
+def test_the_guest_runs_amds_driver_chosen_by_its_cpuid_vendor() -> None:
+    """Linux's init_hw_perf_events runs amd_pmu_init on a HygonGenuine CPU; so does vpmu."""
+    m = vpmu.Machine.from_toml(PERF_RECORD)
+    assert type(m.guest_driver(m.vcpus[0])) is AmdGuestDriver
+    # ... without the plugin naming a driver
+    source = "".join(p.read_text() for p in (HERE / "vpmu_hygon").glob("*.py"))
+    assert "Driver" not in source and "guest_driver" not in source
+
+
+def test_perf_record_runs_on_hygon_with_the_amd_driver() -> None:
+    result = vpmu.run(PERF_RECORD)
+    extra = result.extra
+    assert (extra["samples_taken"], extra["samples_expected"]) == (453, 400)
+    assert extra["samples_lost_throttling"] == extra["samples_lost_host_contention"] == 0
+    assert result.pmis == [453]
+    assert result.ledger["exits"]["wrmsr:eventsel"] > 0  # the AMD driver's PERF_CTL writes
