@@ -93,3 +93,23 @@ def test_every_builtin_cost_prices_some_mechanism() -> None:
 def test_every_builtin_default_lies_in_its_range() -> None:
     for name, cost in BUILTIN_COSTS.items():
         assert cost.low <= getattr(CostTable(), name) <= cost.high, name
+
+
+def test_a_machine_ledger_refuses_an_undeclared_key_at_its_first_count() -> None:
+    """Never a silent 0: the count itself fails, naming the key and where it was counted."""
+    m = vpmu.Machine.from_dict({"pmu": {"backend": "intel"}})
+    m.ledger.events["pmu_handle_event"] += 2  # declared: counts as before
+    assert m.ledger.events["pmu_handle_event"] == 2
+    with pytest.raises(UnpricedMechanism) as info:
+        m.ledger.events["nobody_declared"] += 1
+    assert "events['nobody_declared'] has no declared mechanism" in str(info.value)
+    assert f"(counted at {__name__}:" in str(info.value)
+    assert "nobody_declared" not in m.ledger.events
+
+
+def test_a_plugin_key_counts_once_the_plugin_declares_it() -> None:
+    m = vpmu.Machine.from_dict({"pmu": {"backend": "intel"}}, manager())
+    m.ledger.events["test_ctxt_load"] += 3
+    assert m.ledger.as_dict()["events"] == {"test_ctxt_load": 3}
+    with pytest.raises(UnpricedMechanism, match="test_ctxt_load"):
+        vpmu.Machine.from_dict({"pmu": {"backend": "intel"}}).ledger.events["test_ctxt_load"] += 1

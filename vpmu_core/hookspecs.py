@@ -199,7 +199,7 @@ def vpmu_register_mechanisms(register: Callable[[Any], None]) -> None:
     ledger category and key, one line of meaning, and the cost that prices one
     count: an existing cost-table field, or a new cost name with a
     :class:`~vpmu_core.mechanisms.Cost` default (value, range, source). Why a
-    declaration: a ledger key nobody declared is an error when the run is priced,
+    declaration: a ledger key nobody declared is an error at its first count,
     never a silent 0. A new cost is overridable in a config's ``[costs]`` table
     within its range. Two plugins declaring one key, or one new cost, is an error
     naming both.

@@ -1,17 +1,47 @@
 """The ledger: every mechanism event a run causes, counted by kind.
 
 Counting is separate from pricing (``costs.py``) so one run can be priced with
-any cost table. The counters are plain ``defaultdict(int)`` because the hot path
-increments them directly (``ledger.exits[reason] += 1``); there is no method
-call between a guest access and its count.
+any cost table. The counters are dicts because the hot path increments them
+directly (``ledger.exits[reason] += 1``); there is no method call between a guest
+access and its count.
+
+Why a key must be declared before it is counted: a key no plugin declared used to
+be priced at 0 without a word. A machine's ledger is given the plugin manager's
+price list, and the *first* count of a key (``dict.__missing__``, never run again
+for that key, so the hot path pays nothing) checks that a mechanism prices it;
+an undeclared key is an :class:`~vpmu_core.mechanisms.UnpricedMechanism` raised
+where it is counted, naming the key and the module that counted it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import sys
 from typing import Any
 
-CATEGORIES = ("exits", "perf_ops", "pmis", "context_switches", "switch_msrs", "events")
+from .mechanisms import CATEGORIES, PriceList
+
+__all__ = ["CATEGORIES", "Counts", "Ledger", "ledger_delta", "with_transitions"]
+
+
+class Counts(dict[str, int]):
+    """One ledger category: ``counts[key] += n``; a key's first count checks its declaration."""
+
+    __slots__ = ("category", "prices")
+
+    def __init__(self, category: str, prices: PriceList | None) -> None:
+        super().__init__()
+        self.category = category
+        self.prices = prices
+
+    def __missing__(self, key: str) -> int:
+        if self.prices is not None:
+            try:
+                self.prices.find(self.category, key)
+            except Exception as exc:
+                frame = sys._getframe(1)
+                where = f"{frame.f_globals.get('__name__', '?')}:{frame.f_lineno}"
+                raise type(exc)(f"{exc} (counted at {where})") from None
+        return 0
 
 
 class Ledger:
@@ -19,13 +49,14 @@ class Ledger:
 
     __slots__ = CATEGORIES
 
-    def __init__(self) -> None:
-        self.exits: defaultdict[str, int] = defaultdict(int)  # VM exits by reason
-        self.perf_ops: defaultdict[str, int] = defaultdict(int)  # host perf API calls
-        self.pmis: defaultdict[str, int] = defaultdict(int)  # host NMIs, injections, drops
-        self.context_switches: defaultdict[str, int] = defaultdict(int)  # PMU load/put
-        self.switch_msrs: defaultdict[str, int] = defaultdict(int)  # MSRs a switch touched
-        self.events: defaultdict[str, int] = defaultdict(int)  # anything else worth pricing
+    def __init__(self, prices: PriceList | None = None) -> None:
+        """``prices``: check each key's declaration at its first count (None: count anything)."""
+        self.exits = Counts("exits", prices)  # VM exits by reason
+        self.perf_ops = Counts("perf_ops", prices)  # host perf API calls
+        self.pmis = Counts("pmis", prices)  # host NMIs, injections, drops
+        self.context_switches = Counts("context_switches", prices)  # PMU load/put
+        self.switch_msrs = Counts("switch_msrs", prices)  # MSRs a switch touched
+        self.events = Counts("events", prices)  # anything else worth pricing
 
     def total_exits(self) -> int:
         return sum(self.exits.values())

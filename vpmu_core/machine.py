@@ -51,7 +51,7 @@ class Machine:
         self.config = config
         self.plugins = plugins or default_manager()
         self.name = config.machine.name
-        self.ledger = Ledger()
+        self.ledger = Ledger(self.plugins.prices)
         reg = self.plugins.registry
         self.backend = reg["backends"][config.pmu.backend](config.pmu, self)
         caps = self.backend.caps()

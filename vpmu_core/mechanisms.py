@@ -29,7 +29,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import PluginError
-from .ledger import CATEGORIES
+
+#: The ledger's categories (``vpmu_core.ledger.Ledger`` has one dict of counts each).
+CATEGORIES = ("exits", "perf_ops", "pmis", "context_switches", "switch_msrs", "events")
 
 BUILTIN = "vpmu"  # the origin named for vpmu's own declarations
 
