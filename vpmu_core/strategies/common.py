@@ -53,7 +53,7 @@ class PerfAllocatorBase(CounterAllocator):
     lazy_release = False
     hears_overflows: ClassVar[bool] = True  # a host NMI per overflow (perf's callback)
 
-    def __init__(self, vcpu: VcpuPort, config: Any) -> None:
+    def __init__(self, vcpu: VcpuPort, config: PerfBackedConfig) -> None:
         self.vcpu = vcpu
         self.config = config
         self.machine = vcpu.machine
@@ -61,7 +61,7 @@ class PerfAllocatorBase(CounterAllocator):
         self.ledger = vcpu.machine.ledger
         self.ops = self.ledger.perf_ops
         self.events = self.ledger.events
-        self.skip_same_cpu = getattr(config, "reprogram_on_pmi", "always") == "cpu-changed"
+        self.skip_same_cpu = config.reprogram_on_pmi == "cpu-changed"
         self.in_use: set[int] = set()  # pmc_in_use: PMCs touched this slice
 
     # -------------------------------------------------------------- helpers
