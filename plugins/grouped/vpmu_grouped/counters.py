@@ -1,96 +1,18 @@
-"""All-in-one PMCs: one register, N fields, each counted through a view of its own.
+"""The grouped extension's all-in-one PMCs: one register, N fields spliced in it.
 
-The vCPU's matcher finds counters by ``key``; an all-in-one PMC has N keys, so it
-keeps ``key = None`` (it never matches itself) and lends the matcher one *view*
-per field (``vcpu.views``). A view is a :class:`Pmc` that owns no index: its
-control state is read through from the PMC when the matcher is rebuilt, and its
-``advance`` adds straight into the PMC's bits. ``retire`` therefore walks the same
-cached list it always did, with one extra shift per counted field.
-
-The register value is the single source of truth (the fields are spliced in it),
+Each field is a :class:`~vpmu_core.allinone.View` that counts in its own bits
+of the register (``FieldView``). The register value is the single source of truth,
 so core RESET, snapshot and restore handle a grouped PMC like any other.
 """
 
 from __future__ import annotations
 
-from vpmu_core.counters import EventKey, Pmc
+from vpmu_core.allinone import AllInOnePmc, View
 
 from .config import CounterConfig
 
 
-class _View(Pmc):
-    """A counting face of an all-in-one PMC, for the vCPU's matcher.
-
-    Its control state reads through to the owner, so a filter change or a host
-    group failure on the owner reaches every field without copying; the matcher
-    reads it only when its cache was dropped, never per event.
-    """
-
-    __slots__ = ("owner_pmc",)
-
-    def __init__(self, owner: GroupedPmc, name: str, width: int) -> None:
-        self.owner_pmc = owner
-        super().__init__(owner.idx, "view", width, name=name, owner=owner.owner)
-
-    @property  # type: ignore[override]
-    def os(self) -> bool:
-        return self.owner_pmc.os
-
-    @os.setter
-    def os(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def usr(self) -> bool:
-        return self.owner_pmc.usr
-
-    @usr.setter
-    def usr(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def local_en(self) -> bool:
-        return self.owner_pmc.local_en
-
-    @local_en.setter
-    def local_en(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def global_en(self) -> bool:
-        return self.owner_pmc.global_en
-
-    @global_en.setter
-    def global_en(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def allowed(self) -> bool:
-        return self.owner_pmc.allowed
-
-    @allowed.setter
-    def allowed(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def running(self) -> bool:
-        """The host scheduled the whole group in (all-or-nothing, host.py)."""
-        return self.owner_pmc.running
-
-    @running.setter
-    def running(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def intr(self) -> bool:
-        return self.owner_pmc.intr
-
-    @intr.setter
-    def intr(self, value: bool) -> None:
-        return None
-
-
-class FieldView(_View):
+class FieldView(View):
     """Field ``i`` of a spliced register: counts in its own bits, wraps inside them."""
 
     __slots__ = ("clear", "fmask", "shift")
@@ -127,35 +49,10 @@ CTRL_PMI = 8
 CTRL_WRITABLE = CTRL_OS | CTRL_USR | CTRL_PMI
 
 
-class GroupedPmc(Pmc):
-    """A PMC backed by a perf group: ``max_nr_events`` = field count, one host slot each.
+class GroupedPmc(AllInOnePmc):
+    """A declared all-in-one counter: its fields and a control register of its own."""
 
-    Slot 0 is the group leader and the source of the PMC's value (what a host
-    read of the group returns first); the others are its siblings.
-    """
-
-    __slots__ = ("keys", "views")
-
-    views: list[_View]
-
-    def __init__(
-        self, idx: int, width: int, *, name: str, nr_events: int, kind: str = "grouped"
-    ) -> None:
-        super().__init__(idx, kind, width, name=name, max_nr_events=nr_events)
-        self.keys: list[EventKey | None] = [None] * nr_events
-        self.views = []
-
-    def bind_keys(self, keys: list[EventKey]) -> None:
-        """Give each view its event (resolved once the backend's event table exists)."""
-        self.keys = list(keys)
-        for view, key in zip(self.views, keys, strict=True):
-            view.key = key
-
-    def events_to_overflow(self) -> int:
-        return min(v.events_to_overflow() for v in self.views)
-
-    def parts(self) -> list[tuple[str, int]]:
-        return [(v.name, v.read()) for v in self.views]
+    __slots__ = ()
 
     def set_control(self, value: int) -> None:
         """Store and decode the control register (a guest write, a restore, a reset)."""

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from vpmu_core.allinone import View
 from vpmu_core.counters import EventKey
 from vpmu_core.errors import GuestFault
 from vpmu_core.host import METRICS
 
-from .counters import GroupedPmc, _View
+from .counters import GroupedPmc
 
 PERF_METRICS = 0x329
 RDPMC_METRICS = 1 << 29
@@ -52,7 +53,7 @@ L2_NAMES = ("heavy-ops", "br-mispredict", "fetch-lat", "mem-bound")
 L2_PARENT = (0, 1, 2, 3)
 
 
-class CountView(_View):
+class CountView(View):
     """One hidden counter of the metrics group (``T`` or one ``C[i]``)."""
 
     __slots__ = ("slot",)
