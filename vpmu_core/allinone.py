@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from .counters import EventKey, Pmc
 
+INDEX_BASE = 48
+"""All-in-one PMCs take indices 48 and up, past the 16 fixed ones (32 + 16): Linux's
+INTEL_PMC_IDX_METRIC_BASE, where Intel's PERF_METRICS sits."""
+
 
 class View(Pmc):
     """A counting face of an all-in-one PMC, for the vCPU's matcher.

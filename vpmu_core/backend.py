@@ -92,7 +92,8 @@ class VendorPmu:
         """Every valid RDPMC ECX and the read it performs, bound once.
 
         ECX values missing here go to :meth:`rdpmc`, which raises the vendor's #GP.
-        An extension may add entries (e.g. Intel's PERF_METRICS at ECX bit 29).
+        Intel's PERF_METRICS is one (ECX bit 29); an extension adds its own with
+        :meth:`~vpmu_core.vcpu.Vcpu.add_rdpmc`.
         """
         return {}
 

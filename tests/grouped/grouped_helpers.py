@@ -28,13 +28,10 @@ def four_fields(**extra: Any) -> dict[str, Any]:
 
 def grouped_config(
     counters: list[dict[str, Any]] | None = None,
-    topdown: int | None = None,
     pmu: dict[str, Any] | None = None,
     **grouped: Any,
 ) -> dict[str, Any]:
     table: dict[str, Any] = {"counters": [four_fields()] if counters is None else counters}
-    if topdown is not None:
-        table["topdown"] = {"metrics": topdown}
     table.update(grouped)
     return {
         "pmu": {"backend": "intel", "version": 5, "fixed_counters": 4, **(pmu or {})},

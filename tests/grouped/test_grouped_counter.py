@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from grouped_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from vpmu_grouped import GroupedPmc, field_values
-from vpmu_grouped.config import check_against_backend
 
 import vpmu_core as vpmu
 
@@ -156,20 +154,6 @@ def test_unknown_event_is_named(build: Any) -> None:
     assert "unknown event on backend 'intel'" in msg
 
 
-def test_topdown_needs_the_intel_backend() -> None:
-    cfg = SimpleNamespace(
-        pmu=SimpleNamespace(backend="amd"),
-        grouped=SimpleNamespace(counters=[], topdown=SimpleNamespace(metrics=4)),
-    )
-    with pytest.raises(vpmu.ConfigError, match=r"grouped.topdown .*backend 'amd' has none"):
-        check_against_backend(cfg, [])
-
-
-def test_topdown_needs_fixed_counter_3(build: Any) -> None:
-    with pytest.raises(vpmu.ConfigError, match="fixed_counters = 4"):
-        build(grouped_config([], topdown=4, pmu={"fixed_counters": 3}))
-
-
 def test_msr_claimed_twice_names_both(build: Any) -> None:
     with pytest.raises(vpmu.PluginError, match="0x186 is claimed by both"):
         build(grouped_config([four_fields(msr=0x186)]))
@@ -204,7 +188,7 @@ def test_fields_match_a_reference_model(
     msr=st.sampled_from([DATA, CTRL, 0x329, 0x38F, 0x38E, 0x390]), value=st.integers(0, 2**64 - 1)
 )
 def test_any_write_is_architectural(plugins: vpmu.PluginManager, msr: int, value: int) -> None:
-    m = vpmu.Machine.from_dict(grouped_config(topdown=8), plugins)
+    m = vpmu.Machine.from_dict(grouped_config(pmu={"topdown_metrics": 8}), plugins)
     cpu = m.vcpus[0]
     with contextlib.suppress(vpmu.GuestFault):
         cpu.wrmsr(msr, value)

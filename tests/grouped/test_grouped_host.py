@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,19 +76,3 @@ def test_sampling_figure(plugins: Any, n: int) -> None:
 def test_sampling_rejects_too_many_events() -> None:
     with pytest.raises(ValueError, match=r"must be 1\.\.8"):
         sample(len(EVENTS) + 1, "grouped")
-
-
-def test_shipped_topdown_config_runs(plugins: Any) -> None:
-    import vpmu_core as vpmu
-
-    config = Path(__file__).resolve().parents[2] / "configs" / "intel-spr-topdown.toml"
-    result = vpmu.run(config, plugins)
-    assert result.extensions == ["grouped"]
-    rows = {r.event: r for r in result.counters}
-    assert rows["topdown-slots"].value == 60_000_000
-    exact = [r for e, r in rows.items() if e != "instructions" and r.expected is not None]
-    assert all(r.value == r.expected for r in exact)
-    # the guest's enable_all sets EN_PERF_METRICS, so PERF_METRICS reads the shares of slots
-    metrics = {r.event: r.value for r in result.counters if r.counter == "perf_metrics"}
-    assert metrics["topdown-retiring"] == 24 * 255 // 60
-    assert sum(metrics[e] for e in list(metrics)[:4]) == 0xFF

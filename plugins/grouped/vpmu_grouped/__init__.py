@@ -1,4 +1,4 @@
-"""vpmu plugin: all-in-one counters backed by host perf groups, and Intel PERF_METRICS.
+"""vpmu plugin: all-in-one counters backed by host perf groups.
 
 The design of the grouped-events RFC (one PMC backed by a group of host events,
 ``max_nr_events`` and a flex array of host events) as an extension any backend can
@@ -15,10 +15,9 @@ from vpmu_core.hookspecs import hookimpl
 from .config import GroupedConfig
 from .counters import GroupedPmc, field_values
 from .extension import GroupedExtension
-from .topdown import TopdownMetrics
 
 __version__ = "0.1.0"
-__all__ = ["GroupedConfig", "GroupedExtension", "GroupedPmc", "TopdownMetrics", "field_values"]
+__all__ = ["GroupedConfig", "GroupedExtension", "GroupedPmc", "field_values"]
 
 
 @hookimpl

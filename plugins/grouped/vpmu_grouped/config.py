@@ -1,20 +1,19 @@
-"""The ``[grouped]`` table: all-in-one counters declared field by field, and topdown.
+"""The ``[grouped]`` table: all-in-one counters declared field by field.
 
 Everything a config can get wrong is refused here, naming the field: two fields
 sharing a bit, a field reaching past its register, an event the backend does not
-know, topdown on a PMU that has no fixed counter 3.
+know.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vpmu_core.allinone import INDEX_BASE
 from vpmu_core.errors import ConfigError
 
-METRIC_BASE = 48
-"""Linux's INTEL_PMC_IDX_METRIC_BASE (32 + 16): PERF_METRICS is PMC index 48 here."""
 GENERIC_BASE = 56
 """Generic all-in-one counters default to 56 and up, past Linux's eight metric indices."""
 MAX_INDEX = 63
@@ -48,18 +47,10 @@ class CounterConfig(BaseModel):
     )
     rdpmc: int | None = Field(None, ge=0, lt=1 << 32, description="RDPMC ECX that reads it too")
     index: int | None = Field(
-        None, ge=METRIC_BASE, le=MAX_INDEX, description="PMC index; 56 + position when absent"
+        None, ge=INDEX_BASE, le=MAX_INDEX, description="PMC index; 56 + position when absent"
     )
     width: int = Field(32, ge=1, le=64, description="register width in bits")
     fields: list[FieldConfig] = Field(min_length=1, max_length=64)
-
-
-class TopdownConfig(BaseModel):
-    """Intel PERF_METRICS on top of fixed counter 3 (spec/amd-and-topdown.md §7)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    metrics: Literal[4, 8] = Field(4, description="4 = Ice Lake (level 1), 8 = Sapphire Rapids")
 
 
 class GroupedConfig(BaseModel):
@@ -68,14 +59,11 @@ class GroupedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     counters: list[CounterConfig] = Field(default_factory=list)
-    topdown: TopdownConfig | None = Field(None, description="Intel topdown; intel backend only")
 
     @model_validator(mode="after")
     def _layout(self) -> GroupedConfig:
         used: dict[int, str] = {}
         msrs: dict[int, str] = {}
-        if self.topdown is not None:
-            used[METRIC_BASE] = "topdown"
         for i, c in enumerate(self.counters):
             where = f"grouped.counters[{i}]"
             idx = c.index if c.index is not None else GENERIC_BASE + i
@@ -119,7 +107,7 @@ def _check_fields(where: str, c: CounterConfig) -> None:
 
 
 def check_against_backend(cfg: Any, event_names: list[str]) -> None:
-    """Cross-checks that need the whole config: events the backend knows, topdown's PMU."""
+    """Cross-checks that need the whole config: events the backend knows."""
     grouped: GroupedConfig = cfg.grouped
     known = set(event_names)
     for i, c in enumerate(grouped.counters):
@@ -131,17 +119,3 @@ def check_against_backend(cfg: Any, event_names: list[str]) -> None:
                     f"unknown event on backend {cfg.pmu.backend!r}; known: "
                     + ", ".join(sorted(known)),
                 )
-    if grouped.topdown is None:
-        return
-    if cfg.pmu.backend != "intel":
-        raise ConfigError(
-            "grouped.topdown",
-            f"metrics = {grouped.topdown.metrics}",
-            f"PERF_METRICS is Intel's; backend {cfg.pmu.backend!r} has none",
-        )
-    if cfg.pmu.version < 2 or cfg.pmu.fixed_counters < 4:
-        raise ConfigError(
-            "grouped.topdown",
-            f"metrics = {grouped.topdown.metrics}",
-            "needs pmu.version >= 2 and pmu.fixed_counters = 4 (fixed counter 3 counts SLOTS)",
-        )

@@ -2,8 +2,8 @@
 
 Hook order matters here: pluggy calls the last registered component first, so this
 extension's ``vpmu_vcpu_counters`` runs before the backend has set ``vcpu.pmu``.
-The counters are built there; everything needing the backend (event keys, fixed
-counter 3, the global-register masks) is bound in ``vpmu_vcpu_msr_handlers``,
+The counters are built there; everything needing the backend (event keys, the
+global-register masks) is bound in ``vpmu_vcpu_msr_handlers``,
 which runs after every component's counters.
 """
 
@@ -14,31 +14,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from vpmu_core.counters import EventKey, Pmc
+from vpmu_core.counters import Pmc
 from vpmu_core.errors import GuestFault
 from vpmu_core.hookspecs import hookimpl
-from vpmu_core.msr import COUNTER, FIXED_CTRL, METRICS, MsrHandler
+from vpmu_core.msr import COUNTER, FIXED_CTRL, MsrHandler
 
-from .config import METRIC_BASE, GroupedConfig, check_against_backend
+from .config import GroupedConfig, check_against_backend
 from .counters import CTRL_WRITABLE, GroupedPmc, generic_pmc
-from .topdown import (
-    EN_PERF_METRICS,
-    L1_EVENTS,
-    L2_EVENTS,
-    PERF_METRICS,
-    RDPMC_METRICS,
-    SLOTS_KEY,
-    TopdownMetrics,
-)
 
 if TYPE_CHECKING:
     from vpmu_core.port import MachinePort, VcpuPort
 
-FIXED3 = 3
-
 
 class GroupedExtension:
-    """All-in-one counters from the config, and Intel topdown when asked for."""
+    """All-in-one counters from the config."""
 
     name: ClassVar[str] = "grouped"
     Config: ClassVar[type[BaseModel]] = GroupedConfig
@@ -49,8 +38,7 @@ class GroupedExtension:
 
     @classmethod
     def conformance_configs(cls) -> dict[str, dict[str, Any]]:
-        """The conformance suite, run with the extension loaded: topdown and a generic counter."""
-        spr = {"backend": "intel", "version": 5, "gp_counters": 8, "fixed_counters": 4}
+        """The conformance suite, run with the extension loaded: a generic counter per vendor."""
         fields = [
             {"event": "branches", "offset": 0, "width": 8},
             {"event": "branch-misses", "offset": 8, "width": 8},
@@ -58,10 +46,10 @@ class GroupedExtension:
         ]
         generic = {"name": "trio", "msr": 0x4000_1000, "ctrl_msr": 0x4000_1001, "fields": fields}
         return {
-            "intel-topdown": {
-                "pmu": spr,
+            "intel-generic": {
+                "pmu": {"backend": "intel", "version": 5, "gp_counters": 8, "fixed_counters": 4},
                 "extensions": ["grouped"],
-                "grouped": {"topdown": {"metrics": 8}},
+                "grouped": {"counters": [generic]},
             },
             "amd-generic": {
                 "pmu": {"backend": "amd", "generation": "perfmon-v2"},
@@ -81,10 +69,6 @@ class GroupedExtension:
         pmcs: list[GroupedPmc] = [
             generic_pmc(self.config.index_of(i), c) for i, c in enumerate(self.config.counters)
         ]
-        td = self.config.topdown
-        if td is not None:
-            width = self.machine.backend.config.fixed_width
-            pmcs.append(TopdownMetrics(METRIC_BASE, td.metrics, width))
         vcpu.ext[self.name] = pmcs
         for pmc in pmcs:
             vcpu.views += pmc.views
@@ -95,29 +79,23 @@ class GroupedExtension:
         rows: list[MsrHandler] = []
         events = vcpu.pmu.events
         pmcs: list[GroupedPmc] = vcpu.ext[self.name]
-        for cfg, pmc in zip(self.config.counters, pmcs, strict=False):
+        for cfg, pmc in zip(self.config.counters, pmcs, strict=True):
             pmc.bind_keys([events[f.event][0] for f in cfg.fields])
             rows += self._generic_rows(vcpu, cfg.msr, cfg.ctrl_msr, pmc)
-        ctrl_bits = 0
-        if self.config.topdown is not None:
-            rows.append(self._topdown(vcpu, pmcs[-1]))
-            ctrl_bits = EN_PERF_METRICS
         # A vendor with a global status register (Intel) records a field wrap at the
-        # PMC's index: let the guest clear it there, and enable PERF_METRICS.
+        # PMC's index: let the guest clear it there.
         opener = getattr(vcpu.pmu, "open_global_bits", None)
         if opener is not None:
-            opener(ctrl_bits, sum(1 << p.idx for p in pmcs))
+            opener(0, sum(1 << p.idx for p in pmcs))
         return rows
 
     @hookimpl
     def vpmu_vcpu_ready(self, vcpu: VcpuPort) -> None:
         readers: dict[int, Callable[[], int]] = {}
         pmcs: list[GroupedPmc] = vcpu.ext[self.name]
-        for cfg, pmc in zip(self.config.counters, pmcs, strict=False):
+        for cfg, pmc in zip(self.config.counters, pmcs, strict=True):
             if cfg.rdpmc is not None:
                 readers[cfg.rdpmc] = pmc.read
-        if self.config.topdown is not None:
-            readers[RDPMC_METRICS] = pmcs[-1].read
         if readers:
             vcpu.add_rdpmc(readers)
 
@@ -133,8 +111,6 @@ class GroupedExtension:
         if len(controls) != len(pmcs):
             raise ValueError(f"{len(controls)} grouped controls for {len(pmcs)} grouped counters")
         for pmc, ctrl in zip(pmcs, controls, strict=True):
-            if isinstance(pmc, TopdownMetrics):
-                continue  # follows fixed counter 3, restored by the backend
             pmc.set_control(ctrl)
             vcpu.request_reprogram(pmc)
 
@@ -169,28 +145,3 @@ class GroupedExtension:
                 owner=own,
             ),
         ]
-
-    def _topdown(self, vcpu: VcpuPort, metrics: GroupedPmc) -> MsrHandler:
-        assert isinstance(metrics, TopdownMetrics)
-        pmu: Any = vcpu.pmu
-        fixed3 = pmu.fixed[FIXED3]
-        metrics.slots_pmc = fixed3
-        keys: list[EventKey] = [SLOTS_KEY, *(pmu.events[e][0] for e in L1_EVENTS)]
-        keys += L2_EVENTS[: metrics.metrics - 4]
-        metrics.bind_keys(keys)
-        pmu.perf_capabilities |= 1 << 15  # PERF_CAPABILITIES.PERF_METRICS
-
-        def follow() -> None:
-            if metrics.follow_fixed3(fixed3, pmu.global_ctrl):
-                vcpu.request_reprogram(metrics)
-
-        pmu.control_listeners.append(follow)
-        return MsrHandler(
-            PERF_METRICS,
-            "IA32_PERF_METRICS",
-            METRICS,
-            metrics.read,
-            metrics.write,
-            counter=metrics.idx,
-            owner=self.name,
-        )

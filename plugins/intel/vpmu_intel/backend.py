@@ -38,6 +38,14 @@ class IntelBackend(Backend):
                 "full_width_writes": False,
             },
             "spr-v5": {**base, "version": 5, "gp_counters": 8, "fixed_counters": 4},
+            # configs/intel-spr-topdown.toml's PMU: PERF_METRICS with 8 metrics over fixed counter 3
+            "spr-topdown": {
+                **base,
+                "version": 5,
+                "gp_counters": 8,
+                "fixed_counters": 4,
+                "topdown_metrics": 8,
+            },
             # configs/intel-v6.toml's PMU: v6 counter bitmaps with holes (CPUID leaf 0x23)
             "sparse-v6": {**base, "version": 6, "gp_bitmap": 0b10110101, "fixed_bitmap": 0b1011},
             "narrow-v4": {

@@ -52,6 +52,11 @@ class IntelConfig(BaseModel):
         lt=1 << 4,
         description="v6: CPUID.23H.1:EBX, the fixed counters that exist (bit i = counter i)",
     )
+    topdown_metrics: Literal[4, 8] | None = Field(
+        None,
+        description="IA32_PERF_METRICS (0x329) over fixed counter 3: 4 = Ice Lake (level 1), "
+        "8 = Sapphire Rapids (level 2); needs fixed_counters = 4",
+    )
     quirks: list[Literal["kvm-no-status-set"]] = Field(
         default_factory=list,
         description="kvm-no-status-set: like upstream KVM, #GP on GLOBAL_STATUS_SET even for v4+",
@@ -95,6 +100,12 @@ class IntelConfig(BaseModel):
         if self.version == 0 and self.gp_counters:
             raise ConfigError(
                 "pmu.gp_counters", self.gp_counters, "version 0 has no PMU; use 0 or version >= 1"
+            )
+        if self.topdown_metrics is not None and (self.version < 2 or self.fixed_counters < 4):
+            raise ConfigError(
+                "pmu.topdown_metrics",
+                self.topdown_metrics,
+                "needs pmu.version >= 2 and pmu.fixed_counters = 4 (fixed counter 3 counts SLOTS)",
             )
         if self.full_width_writes and not self.pdcm:
             raise ConfigError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from vpmu_core.allinone import INDEX_BASE
 from vpmu_core.backend import Caps, VendorPmu
 from vpmu_core.counters import FIXED_BASE, EventKey, Pmc
 from vpmu_core.errors import GuestFault
@@ -23,12 +24,14 @@ from vpmu_core.msr import (
     GLOBAL_STATUS,
     GLOBAL_STATUS_CLR,
     GLOBAL_STATUS_SET,
+    METRICS,
     MsrHandler,
     legacy_quirk_rows,
 )
 
 from . import msrs as M
 from .config import IntelConfig
+from .topdown import EN_PERF_METRICS, L1_EVENTS, L2_EVENTS, SLOTS_KEY, TopdownMetrics
 
 if TYPE_CHECKING:
     from vpmu_core.port import VcpuPort
@@ -130,18 +133,40 @@ class IntelPmu(VendorPmu):
         self.global_status = 0
         self.debugctl = 0
         self.by_idx = {pmc.idx: pmc for pmc in self.gp + self.fixed}
-        # Called after any decode of the control registers, so an extension's counter
-        # that follows them (PERF_METRICS follows fixed counter 3 and bit 48) stays true.
+        # Called after any decode of the control registers, so a counter that follows
+        # them (PERF_METRICS follows fixed counter 3 and bit 48) stays true.
         self.control_listeners: list[Callable[[], None]] = []
+        self.metrics: TopdownMetrics | None = None
+        if cfg.topdown_metrics is not None:
+            self.metrics = self._topdown(cfg.topdown_metrics)
 
     def open_global_bits(self, ctrl: int, status: int) -> None:
         """Un-reserve GLOBAL_CTRL bits ``ctrl`` and GLOBAL_STATUS/OVF_CTRL bits ``status``.
 
-        For an extension's counters; the pending KVM PERF_METRICS patches open bit 48
-        in both masks the same way (spec/intel.md §4).
+        For an extension's counters and PERF_METRICS; the pending KVM PERF_METRICS
+        patches open bit 48 in both masks the same way (spec/intel.md §4).
         """
         self.global_ctrl_rsvd &= ~ctrl
         self.global_status_rsvd &= ~status
+
+    def _topdown(self, n: int) -> TopdownMetrics:
+        """PERF_METRICS with ``n`` metrics over fixed counter 3, its enables followed."""
+        metrics = TopdownMetrics(INDEX_BASE, n, self.cfg.fixed_width)
+        fixed3 = self.fixed[3]
+        metrics.slots_pmc = fixed3
+        keys: list[EventKey] = [SLOTS_KEY, *(self.events[e][0] for e in L1_EVENTS)]
+        metrics.bind_keys(keys + list(L2_EVENTS[: n - 4]))
+        self.vcpu.views += metrics.views
+        self.perf_capabilities |= M.PERF_CAP_PERF_METRICS
+        self.open_global_bits(EN_PERF_METRICS, 1 << metrics.idx)
+        request = self.vcpu.request_reprogram
+
+        def follow() -> None:
+            if metrics.follow_fixed3(fixed3, self.global_ctrl):
+                request(metrics)
+
+        self.control_listeners.append(follow)
+        return metrics
 
     def _controls_changed(self) -> None:
         for listener in self.control_listeners:
@@ -152,7 +177,8 @@ class IntelPmu(VendorPmu):
         return self.global_status
 
     def counters(self) -> list[Pmc]:
-        return self.gp + self.fixed
+        extra: list[Pmc] = [] if self.metrics is None else [self.metrics]
+        return self.gp + self.fixed + extra
 
     def _global_en(self, pmc: Pmc) -> bool:
         if self.version <= 1:
@@ -243,6 +269,8 @@ class IntelPmu(VendorPmu):
             return {}
         table = {pmc.idx: pmc.read for pmc in self.gp}
         table.update({M.RDPMC_FIXED | (p.idx - FIXED_BASE): p.read for p in self.fixed})
+        if self.metrics is not None:
+            table[M.RDPMC_METRICS] = self.metrics.read
         return table
 
     # -------------------------------------------------------------- MSR rows
@@ -348,6 +376,18 @@ class IntelPmu(VendorPmu):
                         owner=own,
                     )
                 )
+        if self.metrics is not None:
+            rows.append(
+                MsrHandler(
+                    M.PERF_METRICS,
+                    "IA32_PERF_METRICS",
+                    METRICS,
+                    self.metrics.read,
+                    self.metrics.write,
+                    counter=self.metrics.idx,
+                    owner=own,
+                )
+            )
         if self.cfg.pdcm:
             rows.append(
                 MsrHandler(

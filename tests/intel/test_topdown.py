@@ -1,20 +1,21 @@
-"""Intel topdown on the grouped extension: PERF_METRICS over fixed counter 3 (spec §7)."""
+"""Intel topdown (pmu.topdown_metrics): PERF_METRICS over fixed counter 3 (spec §7)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from grouped_helpers import GLOBAL_STATUS, grouped_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vpmu_grouped.topdown import L1_EVENTS, L2_EVENTS
+from vpmu_intel.topdown import L1_EVENTS, L2_EVENTS
 
 import vpmu_core as vpmu
 
 PERF_METRICS = 0x329
 FIXED_CTR3 = 0x30C
 FIXED_CTR_CTRL = 0x38D
+GLOBAL_STATUS = 0x38E
 GLOBAL_CTRL = 0x38F
 OVF_CTRL = 0x390
 PERF_CAPABILITIES = 0x345
@@ -26,9 +27,22 @@ FIXED3_PMI = 0x8 << 12
 SPR = {"backend": "intel", "version": 5, "fixed_counters": 4}
 
 
+def topdown_config(metrics: int, **pmu: Any) -> dict[str, Any]:
+    """A Sapphire Rapids-class PMU with PERF_METRICS of ``metrics`` fields."""
+    return {"pmu": {**SPR, "topdown_metrics": metrics, **pmu}}
+
+
+@pytest.fixture
+def build(plugins: vpmu.PluginManager) -> Any:
+    def make(config: dict[str, Any]) -> vpmu.Machine:
+        return vpmu.Machine.from_dict(config, plugins)
+
+    return make
+
+
 def topdown(build: Any, metrics: int = 4, ctrl: int = FIXED3_OS_USR, **pmu: Any) -> Any:
     """A vCPU running Linux's topdown setup: FIXED_CTR3 = 0, PERF_METRICS = 0, enabled."""
-    cpu = build(grouped_config([], topdown=metrics, pmu=pmu)).vcpus[0]
+    cpu = build(topdown_config(metrics, **pmu)).vcpus[0]
     cpu.wrmsr(0x834, 0x400)
     cpu.wrmsr(FIXED_CTR3, 0)
     cpu.wrmsr(PERF_METRICS, 0)
@@ -58,7 +72,7 @@ def linux_group_read(cpu: Any) -> tuple[int, int]:
     return slots, metrics
 
 
-def test_absent_extension_faults_like_kvm(plugins: vpmu.PluginManager) -> None:
+def test_absent_topdown_faults_like_kvm(plugins: vpmu.PluginManager) -> None:
     cpu = vpmu.Machine.from_dict({"pmu": SPR}, plugins).vcpus[0]
     for access in (
         lambda: cpu.rdmsr(PERF_METRICS),
@@ -71,12 +85,12 @@ def test_absent_extension_faults_like_kvm(plugins: vpmu.PluginManager) -> None:
             access()
         assert exc.value.vector == 13
     assert not cpu.rdmsr(PERF_CAPABILITIES) & (1 << 15)
-    cpu.wrmsr(FIXED_CTR3, 5)  # fixed counter 3 itself is the backend's, extension or not
+    cpu.wrmsr(FIXED_CTR3, 5)  # fixed counter 3 itself is there, topdown or not
     assert cpu.rdpmc(RDPMC_SLOTS) == 5
 
 
-def test_extension_opens_bit_48_and_enumerates(build: Any) -> None:
-    cpu = build(grouped_config([], topdown=4)).vcpus[0]
+def test_topdown_opens_bit_48_and_enumerates(build: Any) -> None:
+    cpu = build(topdown_config(4)).vcpus[0]
     cpu.wrmsr(GLOBAL_CTRL, EN_PERF_METRICS)
     assert cpu.rdmsr(GLOBAL_CTRL) == EN_PERF_METRICS
     cpu.wrmsr(OVF_CTRL, 1 << 48)
@@ -193,7 +207,7 @@ def test_topdown_snapshot_round_trips(build: Any) -> None:
     cpu = topdown(build, 8)
     run_interval(cpu, 777, (300, 77, 200, 200), (10, 20, 30, 40))
     snap = cpu.snapshot()
-    twin = build(grouped_config([], topdown=8)).vcpus[0]
+    twin = build(topdown_config(8)).vcpus[0]
     twin.restore(snap.model_dump_json())
     assert twin.snapshot() == snap
     for c in (cpu, twin):
@@ -220,3 +234,29 @@ def test_vcpu_reset_clears_the_hidden_sub_counts(build: Any) -> None:
     run_interval(cpu, 1000, (250, 250, 250, 250))
     # without the reset the old counts would still weigh in: [102, 26, 51, 76] mixed in
     assert fields(cpu.rdmsr(PERF_METRICS)) == [64, 64, 64, 63]
+
+
+def test_topdown_needs_the_intel_backend(build: Any) -> None:
+    with pytest.raises(vpmu.ConfigError, match=r"^pmu.topdown_metrics = 4: unknown key"):
+        build({"pmu": {"backend": "amd", "topdown_metrics": 4}})
+
+
+def test_topdown_needs_fixed_counter_3(build: Any) -> None:
+    with pytest.raises(vpmu.ConfigError, match="fixed_counters = 4") as exc:
+        build(topdown_config(4, fixed_counters=3))
+    assert str(exc.value).startswith("pmu.topdown_metrics = 4: ")
+    assert "\n" not in str(exc.value)
+
+
+def test_shipped_topdown_config_runs(plugins: Any) -> None:
+    config = Path(__file__).resolve().parents[2] / "configs" / "intel-spr-topdown.toml"
+    result = vpmu.run(config, plugins)
+    assert result.extensions == []  # topdown is the Intel backend's own
+    rows = {r.event: r for r in result.counters}
+    assert rows["topdown-slots"].value == 60_000_000
+    exact = [r for e, r in rows.items() if e != "instructions" and r.expected is not None]
+    assert all(r.value == r.expected for r in exact)
+    # the guest's enable_all sets EN_PERF_METRICS, so PERF_METRICS reads the shares of slots
+    metrics = {r.event: r.value for r in result.counters if r.counter == "perf_metrics"}
+    assert metrics["topdown-retiring"] == 24 * 255 // 60
+    assert sum(metrics[e] for e in list(metrics)[:4]) == 0xFF

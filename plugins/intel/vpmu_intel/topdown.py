@@ -26,15 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vpmu_core.allinone import View
+from vpmu_core.allinone import AllInOnePmc, View
 from vpmu_core.counters import EventKey
 from vpmu_core.errors import GuestFault
 from vpmu_core.host import METRICS
 
-from .counters import GroupedPmc
-
-PERF_METRICS = 0x329
-RDPMC_METRICS = 1 << 29
 EN_PERF_METRICS = 1 << 48
 SLOTS_KEY: EventKey = (0x00, 0x04)  # fixed counter 3's pseudo-encoding
 FULL = 0xFF
@@ -82,7 +78,7 @@ class CountView(View):
         return self.mask + 1 - self.read()
 
 
-class TopdownMetrics(GroupedPmc):
+class TopdownMetrics(AllInOnePmc):
     """PERF_METRICS (PMC index 48): the slots leader plus one sibling per metric."""
 
     __slots__ = ("counts", "metrics", "slots_pmc")
