@@ -193,3 +193,9 @@ def test_amd_decodes_its_own_event_select() -> None:
         m for m, targets in GRAPH.items() if _top(m) == "vpmu_amd" and "vpmu_core.filter" in targets
     ]
     assert not present, f"{present} import vpmu_core.filter"
+
+
+def test_no_module_over_500_lines() -> None:
+    # a module past 500 lines holds more than one thing a reader looks for
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, long

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .errors import GuestFault
+
 MASK64 = (1 << 64) - 1
 
 Reader = Callable[[], int]
@@ -79,3 +81,17 @@ def vendor_leaf(vendor: str, max_leaf: int) -> tuple[int, int, int, int]:
     raw = vendor.encode()
     ebx, edx, ecx = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
     return max_leaf, ebx, ecx, edx
+
+
+def read_zero() -> int:
+    """The read of a register that always reads 0."""
+    return 0
+
+
+def read_only(name: str) -> Callable[[int], None]:
+    """The guest write of a read-only register: #GP, naming it."""
+
+    def write(value: int) -> None:
+        raise GuestFault(13, f"{name} is read-only to the guest")
+
+    return write

@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 from vpmu_core.backend import Backend, Caps
 from vpmu_core.port import VcpuPort
 
+from .caps import caps_of
 from .config import IntelConfig
 from .cpuid import Leaves, intel_leaves
-from .pmu import IntelPmu, caps_of
+from .pmu import IntelPmu
 
 
 class IntelBackend(Backend):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vpmu_core.allinone import INDEX_BASE
-from vpmu_core.backend import Caps, VendorPmu
+from vpmu_core.backend import VendorPmu
 from vpmu_core.counters import FIXED_BASE, EventKey, Pmc
 from vpmu_core.errors import GuestFault
 from vpmu_core.msr import (
@@ -27,43 +27,17 @@ from vpmu_core.msr import (
     METRICS,
     MsrHandler,
     legacy_quirk_rows,
+    read_only,
+    read_zero,
 )
 
 from . import msrs as M
+from .caps import caps_of, event_table
 from .config import IntelConfig
 from .topdown import EN_PERF_METRICS, L1_EVENTS, L2_EVENTS, SLOTS_KEY, TopdownMetrics
 
 if TYPE_CHECKING:
     from vpmu_core.port import VcpuPort
-
-
-def _events() -> dict[str, tuple[EventKey, ...]]:
-    table: dict[str, list[EventKey]] = {}
-    for name, sel, umask in M.ARCH_EVENTS + M.FIXED_EVENTS:
-        keys = table.setdefault(name, [])
-        if (sel, umask) not in keys:
-            keys.append((sel, umask))
-    return {k: tuple(v) for k, v in table.items()}
-
-
-def caps_of(cfg: IntelConfig) -> Caps:
-    """Capabilities from the config alone; counts are how many counters exist, not a bound."""
-    return Caps(
-        vendor="GenuineIntel",
-        version=cfg.version,
-        gp_counters=cfg.gp_counters,
-        fixed_counters=cfg.fixed_counters,
-        gp_width=cfg.gp_width,
-        fixed_width=cfg.fixed_width,
-        has_global_ctrl=cfg.version >= 2,
-        has_global_status=cfg.version >= 2,
-        legacy_writes_sign_extend=True,
-        lvtpc_masks_on_pmi=True,  # Intel's LAPIC masks LVTPC on delivery; KVM emulates it (§8)
-        reserved_eventsel_faults=True,
-        full_width_writes=cfg.full_width_writes,
-        event_select_mask=0xFF,
-        has_global_status_set=cfg.version >= 4 and "kvm-no-status-set" not in cfg.quirks,
-    )
 
 
 class IntelPmu(VendorPmu):
@@ -73,7 +47,7 @@ class IntelPmu(VendorPmu):
     ``i`` is ``Pmc(i)`` and its MSRs are PERFEVTSEL0+i, PMC0+i, whatever holes lie below.
     """
 
-    events: ClassVar[dict[str, tuple[EventKey, ...]]] = _events()
+    events: ClassVar[dict[str, tuple[EventKey, ...]]] = event_table()
 
     def __init__(self, vcpu: VcpuPort, cfg: IntelConfig, owner: str) -> None:
         super().__init__(vcpu)
@@ -351,7 +325,7 @@ class IntelPmu(VendorPmu):
                     "IA32_PERF_GLOBAL_STATUS",
                     GLOBAL_STATUS,
                     lambda: self.global_status,
-                    _read_only("IA32_PERF_GLOBAL_STATUS"),
+                    read_only("IA32_PERF_GLOBAL_STATUS"),
                     host_write=self._host_write_status,
                     owner=own,
                 ),
@@ -359,7 +333,7 @@ class IntelPmu(VendorPmu):
                     M.GLOBAL_OVF_CTRL,
                     "IA32_PERF_GLOBAL_OVF_CTRL",
                     GLOBAL_STATUS_CLR,
-                    _zero,
+                    read_zero,
                     self._write_ovf_ctrl,
                     host_write=self._host_write_ovf_ctrl,
                     owner=own,
@@ -371,7 +345,7 @@ class IntelPmu(VendorPmu):
                         M.GLOBAL_STATUS_SET,
                         "IA32_PERF_GLOBAL_STATUS_SET",
                         GLOBAL_STATUS_SET,
-                        _zero,
+                        read_zero,
                         self._write_status_set,
                         owner=own,
                     )
@@ -395,7 +369,7 @@ class IntelPmu(VendorPmu):
                     "IA32_PERF_CAPABILITIES",
                     CAPABILITIES,
                     lambda: self.perf_capabilities,
-                    _read_only("IA32_PERF_CAPABILITIES"),
+                    read_only("IA32_PERF_CAPABILITIES"),
                     host_write=self._host_write_perf_caps,
                     owner=own,
                 )
@@ -522,14 +496,3 @@ class IntelPmu(VendorPmu):
         self.global_status = int(state["global_status"])
         self.debugctl = int(state["debugctl"])
         self.decode_all()
-
-
-def _zero() -> int:
-    return 0
-
-
-def _read_only(name: str) -> Callable[[int], None]:
-    def write(value: int) -> None:
-        raise GuestFault(13, f"{name} is read-only to the guest")
-
-    return write
