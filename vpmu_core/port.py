@@ -127,8 +127,6 @@ class BackendPort(Protocol):
     name: ClassVar[str]
     config: Any
 
-    def guest_driver(self, vcpu: GuestCpu) -> Any: ...
-
 
 class InterceptPolicy(Protocol):
     """The part of a strategy the vCPU asks while it binds its dispatch tables."""
@@ -163,22 +161,6 @@ class MachinePort(Protocol):
 
     @property
     def components(self) -> Any: ...  # the machine's pluggy manager (the machine hooks)
-
-    def guest_driver(self, vcpu: Any) -> Any:
-        """The guest perf driver ``vcpu``'s CPUID vendor selects (one per vCPU)."""
-
-    def set_event_filter(
-        self,
-        action: str,
-        events: Sequence[int] = (),
-        fixed_counter_bitmap: int = 0,
-        masked: bool = False,
-        *,
-        flags: int | None = None,
-    ) -> EventFilter:
-        """KVM_SET_PMU_EVENT_FILTER."""
-
-    def clear_event_filter(self) -> None: ...
 
 
 class CounterAllocator:

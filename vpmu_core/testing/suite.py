@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ..counters import FIXED_BASE, Pmc
 from ..errors import GuestFault
+from ..machine import Machine
 from ..msr import COUNTER, GLOBAL_CTRL, GLOBAL_STATUS, MASK64
 from ..vcpu import Vcpu
 from .plugin import MachineFactory
@@ -43,6 +44,17 @@ def vcpu_of(make: MachineFactory, **top: Any) -> Vcpu:
     return make(**top).vcpus[0]
 
 
+def machine_of(v: Vcpu) -> Machine:
+    """The machine a suite vCPU belongs to, with its host-side API (filters, guest drivers).
+
+    A vCPU's ``machine`` is typed as the narrow port plugins see; the suite is the
+    VM's user and drives the whole machine.
+    """
+    machine = v.machine
+    assert isinstance(machine, Machine)
+    return machine
+
+
 def need(condition: bool, why: str) -> None:
     if not condition:
         pytest.skip(f"capability: {why}")
@@ -60,7 +72,7 @@ def fixed(vcpu: Vcpu) -> list[Pmc]:
 
 def arm(vcpu: Vcpu, pmc: Pmc, value: int, *, intr: bool) -> None:
     """Program ``pmc`` on QUIET_EVENT (OS+USR) at ``value`` and enable everything."""
-    drv = vcpu.machine.guest_driver(vcpu)
+    drv = machine_of(vcpu).guest_driver(vcpu)
     drv.disable_all()
     drv.write_counter(pmc.idx, value)
     if pmc.kind == "fixed":
@@ -130,7 +142,7 @@ class TestMsrMap:
 
     def test_rdpmc_reaches_every_counter(self, vpmu_machine: MachineFactory) -> None:
         v = vcpu_of(vpmu_machine)
-        drv = v.machine.guest_driver(v)
+        drv = machine_of(v).guest_driver(v)
         for pmc in gp(v) + fixed(v):  # the vendor driver's counters; extensions have their own
             drv.write_counter(pmc.idx, 0x1234)
             assert drv.read_counter(pmc.idx) == 0x1234
@@ -197,7 +209,7 @@ class TestOverflow:
     def test_status_bit_clears_on_ack(self, vpmu_machine: MachineFactory) -> None:
         v = vcpu_of(vpmu_machine)
         need(v.pmu.caps.has_global_status, "global status register")
-        drv = v.machine.guest_driver(v)
+        drv = machine_of(v).guest_driver(v)
         pmc = gp(v)[0]
         arm(v, pmc, pmc.mask, intr=False)
         v.retire(QUIET_EVENT, 1)
@@ -208,7 +220,7 @@ class TestOverflow:
 
     def test_disable_all_stops_counting(self, vpmu_machine: MachineFactory) -> None:
         v = vcpu_of(vpmu_machine)
-        drv = v.machine.guest_driver(v)  # one driver: it tracks what it enabled
+        drv = machine_of(v).guest_driver(v)  # one driver: it tracks what it enabled
         pmc = gp(v)[0]
         drv.disable_all()
         drv.write_counter(pmc.idx, 0)
@@ -258,9 +270,9 @@ class TestEventFilter:
         v = vcpu_of(vpmu_machine)
         need(len(gp(v)) >= 2, "two GP counters")
         g0, g1 = gp(v)[:2]  # the first two GP counters by index, whatever holes lie between
-        drv = v.machine.guest_driver(v)
+        drv = machine_of(v).guest_driver(v)
         sel, umask = drv.gp_key("cycles")
-        v.machine.set_event_filter("deny", [sel | (umask << 8)])
+        machine_of(v).set_event_filter("deny", [sel | (umask << 8)])
         drv.disable_all()
         drv.program_gp(g0.idx, drv.gp_key("cycles"), usr=True, os=True)
         drv.program_gp(g1.idx, drv.gp_key("branches"), usr=True, os=True)
@@ -273,17 +285,17 @@ class TestEventFilter:
         v = vcpu_of(vpmu_machine)
         need(len(gp(v)) >= 2, "two GP counters")
         g0, g1 = gp(v)[:2]  # the first two GP counters by index, whatever holes lie between
-        drv = v.machine.guest_driver(v)
+        drv = machine_of(v).guest_driver(v)
         sel, umask = drv.gp_key("branches")
         drv.disable_all()
         drv.program_gp(g0.idx, drv.gp_key("cycles"), usr=True, os=True)
         drv.program_gp(g1.idx, drv.gp_key("branches"), usr=True, os=True)
         drv.enable_all()
-        v.machine.set_event_filter("allow", [sel | (umask << 8)])
+        machine_of(v).set_event_filter("allow", [sel | (umask << 8)])
         v.retire("cycles", 100)
         v.retire("branches", 7)
         assert (g0.value, g1.value) == (0, 7)
-        v.machine.clear_event_filter()
+        machine_of(v).clear_event_filter()
         v.retire("cycles", 3)
         assert g0.value == 3
 
@@ -293,7 +305,7 @@ class TestEventFilter:
         f0, f1 = fixed(v)[:2]
         assert f0.key is not None and f1.key is not None
         raw = [f0.key[0] | (f0.key[1] << 8), f1.key[0] | (f1.key[1] << 8)]
-        v.machine.set_event_filter("allow", raw, fixed_counter_bitmap=0b10)
+        machine_of(v).set_event_filter("allow", raw, fixed_counter_bitmap=0b10)
         arm(v, f0, 0, intr=False)
         arm(v, f1, 0, intr=False)
         v.retire(f0.key, 10)
@@ -411,7 +423,7 @@ class TestSnapshot:
         """
         roomy = {"gp_counters": 32, "fixed_counters": 4}
         a = vcpu_of(vpmu_machine, host=roomy)
-        drv = a.machine.guest_driver(a)
+        drv = machine_of(a).guest_driver(a)
         scribble(a)
         drv.disable_all()
         for pmc in gp(a)[:2]:
