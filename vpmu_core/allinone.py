@@ -14,11 +14,23 @@ Intel's PERF_METRICS both build on the classes here.
 
 from __future__ import annotations
 
+from operator import attrgetter
+from typing import Any
+
 from .counters import EventKey, Pmc
 
 INDEX_BASE = 48
 """All-in-one PMCs take indices 48 and up, past the 16 fixed ones (32 + 16): Linux's
 INTEL_PMC_IDX_METRIC_BASE, where Intel's PERF_METRICS sits."""
+
+
+def _owners(flag: str) -> Any:
+    """A view's control flag: the owner's, read through; writes to the view are dropped."""
+
+    def drop(view: View, value: bool) -> None:
+        return None
+
+    return property(attrgetter(f"owner_pmc.{flag}"), drop, doc=f"the owner PMC's ``{flag}``")
 
 
 class View(Pmc):
@@ -35,62 +47,15 @@ class View(Pmc):
         self.owner_pmc = owner
         super().__init__(owner.idx, "view", width, name=name, owner=owner.owner)
 
-    @property  # type: ignore[override]
-    def os(self) -> bool:
-        return self.owner_pmc.os
-
-    @os.setter
-    def os(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def usr(self) -> bool:
-        return self.owner_pmc.usr
-
-    @usr.setter
-    def usr(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def local_en(self) -> bool:
-        return self.owner_pmc.local_en
-
-    @local_en.setter
-    def local_en(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def global_en(self) -> bool:
-        return self.owner_pmc.global_en
-
-    @global_en.setter
-    def global_en(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def allowed(self) -> bool:
-        return self.owner_pmc.allowed
-
-    @allowed.setter
-    def allowed(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def running(self) -> bool:
-        """The host scheduled the whole group in (all-or-nothing, host.py)."""
-        return self.owner_pmc.running
-
-    @running.setter
-    def running(self, value: bool) -> None:
-        return None
-
-    @property  # type: ignore[override]
-    def intr(self) -> bool:
-        return self.owner_pmc.intr
-
-    @intr.setter
-    def intr(self, value: bool) -> None:
-        return None
+    # The owner's control flags; a write to a view's copy is dropped. ``running``:
+    # the host scheduled the whole group in (all-or-nothing, host.py).
+    os = _owners("os")
+    usr = _owners("usr")
+    local_en = _owners("local_en")
+    global_en = _owners("global_en")
+    allowed = _owners("allowed")
+    running = _owners("running")
+    intr = _owners("intr")
 
 
 class AllInOnePmc(Pmc):
