@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .mechanisms import CATEGORIES, PriceList
+from .mechanisms import CATEGORIES, PriceList, UnpricedMechanism
 
 __all__ = ["CATEGORIES", "Counts", "Ledger", "ledger_delta", "with_transitions"]
 
@@ -37,10 +37,10 @@ class Counts(dict[str, int]):
         if self.prices is not None:
             try:
                 self.prices.find(self.category, key)
-            except Exception as exc:
+            except UnpricedMechanism as exc:
                 frame = sys._getframe(1)
                 where = f"{frame.f_globals.get('__name__', '?')}:{frame.f_lineno}"
-                raise type(exc)(f"{exc} (counted at {where})") from None
+                raise UnpricedMechanism(f"{exc} (counted at {where})") from None
         return 0
 
 
