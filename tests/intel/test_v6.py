@@ -290,3 +290,28 @@ def test_perf_record_under_emulated_uses_the_same_counters_and_throttles(
     assert (extra["throttles"], extra["samples_lost_throttling"]) == (300, 18)
     assert (extra["samples_taken"], result.pmis) == (6492, [1082])
     assert 110_000 < extra["guest_handler_avg_ns"] < 120_000
+
+
+@pytest.mark.parametrize(
+    ("pmu", "intel_ctrl"),
+    [
+        ({"version": 6, "gp_bitmap": 0b10110101, "fixed_bitmap": 0b1011}, 0b1011 << 32 | 0xB5),
+        ({"version": 5, "gp_counters": 8, "fixed_counters": 4}, 0xF << 32 | 0xFF),
+        (
+            {"version": 5, "gp_counters": 8, "fixed_counters": 4, "topdown_metrics": 8},
+            1 << 48 | 0xF << 32 | 0xFF,
+        ),
+    ],
+)
+def test_the_guest_driver_enables_exactly_the_counters_that_exist(
+    pmu: dict[str, int], intel_ctrl: int
+) -> None:
+    """Linux's intel_ctrl: the counter bitmaps, plus EN_PERF_METRICS only where it is enumerated."""
+    m = vpmu.Machine.from_dict({"pmu": {"backend": "intel", **pmu}})
+    cpu = m.vcpus[0]
+    drv = m.guest_driver(cpu)
+    drv.enable_all()
+    assert cpu.rdmsr(0x38F) == intel_ctrl
+    drv.disable_all()
+    drv.enable_all()  # computed once, the same every time
+    assert cpu.rdmsr(0x38F) == intel_ctrl
