@@ -18,7 +18,7 @@ boundaries it passed (multiplex rotation, time-slice end, migration) in order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .host_events import GUEST, METRICS, PROFILER, WATCHDOG, HostEvent
 
@@ -26,16 +26,9 @@ if TYPE_CHECKING:
     from .config import HostConfig
     from .ledger import Ledger
     from .port import VcpuPort
+    from .strategy import Strategy
 
-__all__ = ["GUEST", "METRICS", "PROFILER", "WATCHDOG", "Host", "HostEvent", "PCpu", "SchedListener"]
-
-
-class SchedListener(Protocol):
-    """Who hears that a vCPU's thread left or took a pCPU: the machine's strategy."""
-
-    def vcpu_sched_out(self, vcpu: VcpuPort) -> None: ...
-
-    def vcpu_sched_in(self, vcpu: VcpuPort, pcpu: int, migrated: bool) -> None: ...
+__all__ = ["GUEST", "METRICS", "PROFILER", "WATCHDOG", "Host", "HostEvent", "PCpu"]
 
 
 SCHED_DISABLE_DELAY_NS = 1e9  # unaccount_event: schedule_delayed_work(&perf_sched_work, HZ)
@@ -77,7 +70,7 @@ class Host:
         self._next_mux = self.mux_ns
         self._next_tick = self.tick_ns
         self._slices = 0
-        self.listener: SchedListener | None = None  # the strategy, once the machine has one
+        self.listener: Strategy | None = None  # hears vCPU switches; set by the machine
         for cpu in self.pcpus:
             # Host events predate the VM: they hold perf_sched_events (no flip charged
             # to the guest), which is why the first guest creation is cheap with the
