@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from .counters import FIXED_BASE, EventKey
+from .msr import vendor_of
 
 if TYPE_CHECKING:
     from .port import GuestCpu
@@ -67,9 +68,8 @@ UpdateFn = Callable[[int, int], None]
 
 
 def cpuid_vendor(cpu: GuestCpu) -> str:
-    """The 12-character vendor string of CPUID leaf 0 (EBX, EDX, ECX), as the guest reads it."""
-    _, ebx, ecx, edx = cpu.cpuid(0)
-    return b"".join(r.to_bytes(4, "little") for r in (ebx, edx, ecx)).decode("latin-1")
+    """The vendor string the guest reads from CPUID leaf 0, which picks its driver."""
+    return vendor_of(cpu.cpuid(0))
 
 
 class GuestDriver:

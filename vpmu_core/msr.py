@@ -83,6 +83,12 @@ def vendor_leaf(vendor: str, max_leaf: int) -> tuple[int, int, int, int]:
     return max_leaf, ebx, ecx, edx
 
 
+def vendor_of(leaf: tuple[int, int, int, int]) -> str:
+    """The vendor string of a CPUID leaf 0 (EBX, EDX, ECX): what :func:`vendor_leaf` wrote."""
+    _, ebx, ecx, edx = leaf
+    return b"".join(r.to_bytes(4, "little") for r in (ebx, edx, ecx)).decode("latin-1")
+
+
 def read_zero() -> int:
     """The read of a register that always reads 0."""
     return 0

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ..counters import FIXED_BASE, Pmc
 from ..errors import GuestFault
+from ..guest import cpuid_vendor
 from ..machine import Machine
 from ..msr import COUNTER, GLOBAL_CTRL, GLOBAL_STATUS, MASK64
 from ..vcpu import Vcpu
@@ -114,9 +115,7 @@ class TestMsrMap:
     def test_cpuid_vendor_agrees_with_caps(self, vpmu_machine: MachineFactory) -> None:
         """Leaf 0's vendor string is the declared one: a guest picks its driver by it."""
         v = vcpu_of(vpmu_machine)
-        _, ebx, ecx, edx = v.cpuid(0)
-        vendor = b"".join(r.to_bytes(4, "little") for r in (ebx, edx, ecx)).decode(errors="replace")
-        assert vendor == v.pmu.caps.vendor
+        assert cpuid_vendor(v) == v.pmu.caps.vendor
 
     def test_global_registers_agree_with_caps(self, vpmu_machine: MachineFactory) -> None:
         """A declared global control/status register exists, and an undeclared one does not."""

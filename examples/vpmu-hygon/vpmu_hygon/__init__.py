@@ -33,13 +33,6 @@ K7_MIRRORED = 4
 LVTPC_QUIRK = "lvtpc-masked-on-pmi"
 
 
-def vendor_regs(vendor: str, max_leaf: int) -> tuple[int, int, int, int]:
-    """CPUID leaf 0 / 0x80000000: max leaf, then the vendor string in EBX, EDX, ECX."""
-    raw = vendor.encode()
-    ebx, edx, ecx = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
-    return max_leaf, ebx, ecx, edx
-
-
 class HygonConfig(BaseModel):
     """The ``[pmu]`` table of a Hygon guest: the counter table is fixed, quirks are not."""
 
@@ -108,7 +101,7 @@ class HygonBackend(AmdBackend):
     def cpuid_leaves(self) -> dict[tuple[int, int], tuple[int, int, int, int]]:
         leaves = dict(super().cpuid_leaves())
         for leaf in (0, 0x80000000):
-            leaves[(leaf, 0)] = vendor_regs(VENDOR, leaves[(leaf, 0)][0])
+            leaves[(leaf, 0)] = vpmu.msr.vendor_leaf(VENDOR, leaves[(leaf, 0)][0])
         return leaves
 
 
