@@ -260,3 +260,66 @@ def test_shipped_topdown_config_runs(plugins: Any) -> None:
     metrics = {r.event: r.value for r in result.counters if r.counter == "perf_metrics"}
     assert metrics["topdown-retiring"] == 24 * 255 // 60
     assert sum(metrics[e] for e in list(metrics)[:4]) == 0xFF
+
+
+# ---------------------------------------------------------------- issue 11, item 4
+def test_metrics_stop_when_fixed_counter_3_is_globally_disabled(build: Any) -> None:
+    """PERF_METRICS is derived from the SLOTS fixed counter 3 counts: GLOBAL_CTRL bit 35
+    clear with bit 48 set counts no slots and so no metrics (Linux enables the metric
+    events through fixed counter 3's field, intel_pmu_enable_fixed at 4383cfa18c5b)."""
+    cpu = topdown(build)
+    cpu.wrmsr(GLOBAL_CTRL, EN_PERF_METRICS)  # bit 35 clear, bit 48 set
+    run_interval(cpu, 1000, (400, 100, 200, 300))
+    assert cpu.rdpmc(RDPMC_SLOTS) == 0
+    assert cpu.rdpmc(RDPMC_METRICS) == 0
+    cpu.wrmsr(GLOBAL_CTRL, (1 << 35) | EN_PERF_METRICS)
+    run_interval(cpu, 1000, (0, 0, 1000, 0))
+    assert cpu.rdpmc(RDPMC_SLOTS) == 1000
+    assert fields(cpu.rdpmc(RDPMC_METRICS)) == [0, 0, 255, 0]
+
+
+def test_perf_metrics_faults_without_pdcm(build: Any) -> None:
+    """Without PDCM the guest cannot read PERF_CAPABILITIES bit 15, so (as KVM gives a
+    vCPU without PDCM a PERF_CAPABILITIES of 0) PERF_METRICS, its RDPMC and bit 48 #GP."""
+    cpu = build(topdown_config(4, pdcm=False, full_width_writes=False)).vcpus[0]
+    for access in (
+        lambda: cpu.rdmsr(PERF_METRICS),
+        lambda: cpu.wrmsr(PERF_METRICS, 0),
+        lambda: cpu.rdpmc(RDPMC_METRICS),
+        lambda: cpu.wrmsr(GLOBAL_CTRL, EN_PERF_METRICS),
+        lambda: cpu.rdmsr(PERF_CAPABILITIES),
+    ):
+        with pytest.raises(vpmu.GuestFault) as exc:
+            access()
+        assert exc.value.vector == 13
+    cpu.wrmsr(FIXED_CTR3, 7)  # fixed counter 3 is still there
+    assert cpu.rdpmc(RDPMC_SLOTS) == 7
+
+
+def test_perf_metrics_capability_without_the_msr_is_refused(build: Any) -> None:
+    """PERF_CAPABILITIES bit 15 makes Linux add bit 48 to intel_ctrl (intel_pmu_init), and
+    enable_all writes it to GLOBAL_CTRL: without the MSR that WRMSR #GPs in the guest."""
+    with pytest.raises(vpmu.ConfigError) as exc:
+        build({"pmu": {**SPR, "perf_capabilities": 1 << 15}})
+    msg = str(exc.value)
+    assert msg.startswith("pmu.perf_capabilities = 32768: ")
+    assert "topdown_metrics" in msg and "\n" not in msg
+    # with topdown_metrics the bit is what the PMU enumerates anyway: accepted
+    cpu = build(topdown_config(4, perf_capabilities=1 << 15)).vcpus[0]
+    assert cpu.rdmsr(PERF_CAPABILITIES) & (1 << 15)
+
+
+def test_v6_bitmap_with_fixed_counter_3_takes_topdown(build: Any) -> None:
+    """The topdown rule asks for fixed counter 3, not for four fixed counters."""
+    pmu = {"backend": "intel", "version": 6, "gp_bitmap": 0xFF, "fixed_bitmap": 0b1011}
+    cpu = build({"pmu": {**pmu, "topdown_metrics": 4}}).vcpus[0]
+    cpu.wrmsr(0x834, 0x400)
+    cpu.wrmsr(FIXED_CTR3, 0)
+    cpu.wrmsr(PERF_METRICS, 0)
+    cpu.wrmsr(FIXED_CTR_CTRL, FIXED3_OS_USR)
+    cpu.wrmsr(GLOBAL_CTRL, (1 << 35) | EN_PERF_METRICS)
+    run_interval(cpu, 1000, (1000, 0, 0, 0))
+    assert fields(cpu.rdpmc(RDPMC_METRICS)) == [255, 0, 0, 0]
+    with pytest.raises(vpmu.ConfigError, match="fixed counter 3") as exc:
+        build({"pmu": {**pmu, "fixed_bitmap": 0b0111, "topdown_metrics": 4}})
+    assert str(exc.value).startswith("pmu.topdown_metrics = 4: ")

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vpmu_core.errors import ConfigError
 
+from .msrs import PERF_CAP_PERF_METRICS
+
 
 class IntelConfig(BaseModel):
     """An Intel architectural PMU as CPUID.0AH and PERF_CAPABILITIES describe it."""
@@ -55,7 +57,8 @@ class IntelConfig(BaseModel):
     topdown_metrics: Literal[4, 8] | None = Field(
         None,
         description="IA32_PERF_METRICS (0x329) over fixed counter 3: 4 = Ice Lake (level 1), "
-        "8 = Sapphire Rapids (level 2); needs fixed_counters = 4",
+        "8 = Sapphire Rapids (level 2); needs fixed counter 3; exists only with pdcm = true "
+        "(PERF_CAPABILITIES bit 15 enumerates it)",
     )
     quirks: list[Literal["kvm-no-status-set"]] = Field(
         default_factory=list,
@@ -101,11 +104,22 @@ class IntelConfig(BaseModel):
             raise ConfigError(
                 "pmu.gp_counters", self.gp_counters, "version 0 has no PMU; use 0 or version >= 1"
             )
-        if self.topdown_metrics is not None and (self.version < 2 or self.fixed_counters < 4):
+        if self.topdown_metrics is not None and (self.version < 2 or not self.fixed_bits & 0b1000):
             raise ConfigError(
                 "pmu.topdown_metrics",
                 self.topdown_metrics,
-                "needs pmu.version >= 2 and pmu.fixed_counters = 4 (fixed counter 3 counts SLOTS)",
+                "needs pmu.version >= 2 and fixed counter 3 (fixed_counters = 4, or bit 3 of "
+                "a v6 fixed_bitmap): PERF_METRICS is derived from the SLOTS it counts",
+            )
+        if self.perf_capabilities & PERF_CAP_PERF_METRICS and self.topdown_metrics is None:
+            # Linux adds GLOBAL_CTRL bit 48 to intel_ctrl when it sees this bit
+            # (intel_pmu_init) and enable_all writes it: without PERF_METRICS that WRMSR
+            # would #GP in the guest's own driver. One switch says both: topdown_metrics.
+            raise ConfigError(
+                "pmu.perf_capabilities",
+                self.perf_capabilities,
+                "bit 15 (PERF_METRICS) is set by pmu.topdown_metrics = 4 or 8, which also "
+                "gives the MSR and GLOBAL_CTRL bit 48; clear it or set topdown_metrics",
             )
         if self.full_width_writes and not self.pdcm:
             raise ConfigError(

@@ -111,7 +111,9 @@ class IntelPmu(VendorPmu):
         # them (PERF_METRICS follows fixed counter 3 and bit 48) stays true.
         self.control_listeners: list[Callable[[], None]] = []
         self.metrics: TopdownMetrics | None = None
-        if cfg.topdown_metrics is not None:
+        # PERF_METRICS exists only where PERF_CAPABILITIES bit 15 can say so: without
+        # PDCM KVM's vCPU PERF_CAPABILITIES is 0, and the MSR, RDPMC and bit 48 #GP.
+        if cfg.topdown_metrics is not None and cfg.pdcm:
             self.metrics = self._topdown(cfg.topdown_metrics)
 
     def open_global_bits(self, ctrl: int, status: int) -> None:
@@ -126,7 +128,7 @@ class IntelPmu(VendorPmu):
     def _topdown(self, n: int) -> TopdownMetrics:
         """PERF_METRICS with ``n`` metrics over fixed counter 3, its enables followed."""
         metrics = TopdownMetrics(INDEX_BASE, n, self.cfg.fixed_width)
-        fixed3 = self.fixed[3]
+        fixed3 = self.by_idx[FIXED_BASE + 3]
         metrics.slots_pmc = fixed3
         keys: list[EventKey] = [SLOTS_KEY, *(self.events[e][0] for e in L1_EVENTS)]
         metrics.bind_keys(keys + list(L2_EVENTS[: n - 4]))

@@ -4,8 +4,9 @@ Facts from spec/amd-and-topdown.md §7. The model of the hardware, chosen so eve
 stated fact holds:
 
 * Hidden per-category slot counts ``C[i]`` and a hidden slots base ``T`` count while
-  fixed counter 3 is enabled (FIXED_CTR_CTRL bits 15:12) and GLOBAL_CTRL bit 48
-  (EN_PERF_METRICS) is set. They increment independently; a wrap of any of them
+  fixed counter 3 counts SLOTS (FIXED_CTR_CTRL bits 15:12 and GLOBAL_CTRL bit 35) and
+  GLOBAL_CTRL bit 48 (EN_PERF_METRICS) is set: the metrics are shares of those slots.
+  They increment independently; a wrap of any of them
   sets GLOBAL_STATUS bit 48 ("share the same bit on overflow") and raises a PMI
   when fixed counter 3's PMI bit is set. ``T`` is the group leader (SLOTS).
 * A read gives each field as an 8-bit fraction of 0xFF: ``C[i] * 0xFF / T``. The
@@ -162,5 +163,7 @@ class TopdownMetrics(AllInOnePmc):
         self.usr = fixed3.usr
         self.local_en = fixed3.local_en
         self.intr = fixed3.intr
-        self.global_en = bool(global_ctrl & EN_PERF_METRICS)
+        # SLOTS counted by fixed counter 3 is what the metrics are shares of: with its
+        # GLOBAL_CTRL bit (35) clear nothing is counted, whatever bit 48 says.
+        self.global_en = bool(global_ctrl & EN_PERF_METRICS) and bool(global_ctrl >> fixed3.idx & 1)
         return before != (self.os, self.usr, self.local_en, self.global_en, self.intr)
