@@ -115,6 +115,14 @@ class Pmc:
         """Per host-event slot, which host counters may back it (None: by ``kind``)."""
         return None
 
+    def host_leader(self) -> Pmc | None:
+        """The PMC whose first host event leads this one's perf group (None: its own).
+
+        Why: Intel's topdown metrics are members of the slots event's group, which
+        backs fixed counter 3; they are never a group of their own.
+        """
+        return None
+
     def parts(self) -> list[tuple[str, int]]:
         """Named parts of one read, for reports: none for a plain counter."""
         return []

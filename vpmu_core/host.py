@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .host_events import GUEST, METRICS, PROFILER, WATCHDOG, HostEvent
+from .host_events import GUEST, METRICS, PROFILER, SLOTS, WATCHDOG, HostEvent
 
 if TYPE_CHECKING:
     from .config import HostConfig
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .port import VcpuPort
     from .strategy import Strategy
 
-__all__ = ["GUEST", "METRICS", "PROFILER", "WATCHDOG", "Host", "HostEvent", "PCpu"]
+__all__ = ["GUEST", "METRICS", "PROFILER", "SLOTS", "WATCHDOG", "Host", "HostEvent", "PCpu"]
 
 
 SCHED_DISABLE_DELAY_NS = 1e9  # unaccount_event: schedule_delayed_work(&perf_sched_work, HZ)
@@ -112,26 +112,36 @@ class Host:
         self.sched_count += 1
 
     def create(
-        self, vcpu: VcpuPort, pmc: Any, config: int, constraints: list[str]
+        self,
+        vcpu: VcpuPort,
+        pmc: Any,
+        config: int,
+        constraints: list[str],
+        leader: HostEvent | None = None,
     ) -> list[HostEvent]:
         """perf_event_create_kernel_counter for a guest PMC: pinned, on the vCPU's pCPU.
 
         One event per entry of ``constraints``. Several back a grouped PMC with one
         perf group: the leader first, every member created disabled and then enabled
         in order, so none counts alone; the scheduler places the group all-or-nothing.
+        With ``leader`` every event joins that event's group instead (the
+        ``group_leader`` argument of the KVM grouped-events RFC, spec §7.3): the
+        topdown metrics join the slots event that backs fixed counter 3.
         """
         ops = self.ledger.perf_ops
-        cpu = self.pcpus[self.pcpu_of(vcpu)]
+        cpu = self.pcpus[self.pcpu_of(vcpu) if leader is None else leader.home]
         members = len(constraints)
         group: list[HostEvent] = []
         for constraint in constraints:
             ev = HostEvent(config, constraint=constraint, pmc=pmc, vcpu=vcpu)
             self._add(cpu, ev, True)
             ops["create"] += 1
-            if group:
+            if leader is not None:
+                ev.group = leader.group
+            elif group:
                 ev.group = group[0].group
             group.append(ev)
-        if members > 1:
+        if members > 1 or leader is not None:
             ops["enable"] += members
         self.schedule(cpu)
         return group
@@ -201,18 +211,23 @@ class Host:
                 if ev.constraint == METRICS:  # a topdown metric: no counter of its own
                     ev.counter = METRICS
                     continue
-                if ev.constraint.startswith("fixed:"):
-                    n = int(ev.constraint[6:])
+                if ev.constraint.startswith(("fixed:", "fixed-only:")):
+                    n = int(ev.constraint.partition(":")[2])
                     if n in free_fixed and n not in taken_fixed:
                         taken_fixed.append(n)
                         ev.counter = f"fixed{n}"
                         continue
+                    if ev.constraint.startswith("fixed-only:"):  # e.g. SLOTS: no GP fallback
+                        ok = False
+                        break
                 avail = [c for c in free_gp if c not in taken_gp]
                 if not avail:
                     ok = False
                     break
                 taken_gp.append(avail[0])
                 ev.counter = f"gp{avail[0]}"
+            if members[0].constraint == METRICS:  # metrics whose slots leader is gone
+                ok = False
             for ev in members:
                 self._set_running(ev, ok)
             if ok:

@@ -15,6 +15,9 @@ PROFILER = "host-perf"
 # Linux's topdown metric events live on PERF_METRICS behind the slots leader
 # (pseudo counter indices 48-55, spec amd-and-topdown.md §7.2): they take no counter.
 METRICS = "metrics"
+# Linux's topdown slots event: fixed counter 3 only, never extended to a GP counter
+# (intel_pmu_check_event_constraints skips INTEL_PMC_MSK_TOPDOWN, torvalds/linux 4383cfa18c5b).
+SLOTS = "fixed-only:3"
 
 
 @dataclass(slots=True, eq=False)
@@ -22,7 +25,9 @@ class HostEvent:
     """One host perf event (``perf_event_create_kernel_counter`` or a host tool's).
 
     ``constraint`` names the hardware counters it may occupy: ``"gp"`` any GP
-    counter, ``"fixed:N"`` fixed counter N or any GP counter. ``cpu`` is where the
+    counter, ``"fixed:N"`` fixed counter N or any GP counter, ``"fixed-only:N"``
+    fixed counter N alone (:data:`SLOTS`), :data:`METRICS` no counter (a topdown
+    metric read from PERF_METRICS behind its slots leader). ``cpu`` is where the
     event last ran (perf's ``oncpu``); ``running`` whether it holds a counter now.
     """
 

@@ -109,7 +109,12 @@ class HostPort(Protocol):
     def pcpu_of(self, vcpu: VcpuPort) -> int: ...
 
     def create(
-        self, vcpu: VcpuPort, pmc: Pmc, config: int, constraints: list[str]
+        self,
+        vcpu: VcpuPort,
+        pmc: Pmc,
+        config: int,
+        constraints: list[str],
+        leader: HostEvent | None = None,
     ) -> list[HostEvent]: ...
 
     def release(self, ev: HostEvent) -> None: ...

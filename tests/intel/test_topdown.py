@@ -310,9 +310,12 @@ def test_perf_metrics_capability_without_the_msr_is_refused(build: Any) -> None:
 
 
 def test_v6_bitmap_with_fixed_counter_3_takes_topdown(build: Any) -> None:
-    """The topdown rule asks for fixed counter 3, not for four fixed counters."""
+    """The topdown rule asks for fixed counter 3, not for four fixed counters. (The host
+    is given its fixed counter 3: a default host has as many counters as the guest,
+    three, and SLOTS has no GP fallback.)"""
     pmu = {"backend": "intel", "version": 6, "gp_bitmap": 0xFF, "fixed_bitmap": 0b1011}
-    cpu = build({"pmu": {**pmu, "topdown_metrics": 4}}).vcpus[0]
+    host = {"fixed_counters": 4}
+    cpu = build({"pmu": {**pmu, "topdown_metrics": 4}, "host": host}).vcpus[0]
     cpu.wrmsr(0x834, 0x400)
     cpu.wrmsr(FIXED_CTR3, 0)
     cpu.wrmsr(PERF_METRICS, 0)
@@ -323,3 +326,65 @@ def test_v6_bitmap_with_fixed_counter_3_takes_topdown(build: Any) -> None:
     with pytest.raises(vpmu.ConfigError, match="fixed counter 3") as exc:
         build({"pmu": {**pmu, "fixed_bitmap": 0b0111, "topdown_metrics": 4}})
     assert str(exc.value).startswith("pmu.topdown_metrics = 4: ")
+
+
+PERF_STRATEGIES = ["emulated-legacy", "emulated", "fastpath"]
+
+
+@pytest.mark.parametrize("strategy", PERF_STRATEGIES)
+@pytest.mark.parametrize("metrics", [4, 8])
+def test_host_runs_one_slots_led_group_on_fixed_counter_3(
+    build: Any, strategy: str, metrics: int
+) -> None:
+    """Linux's topdown group: the slots leader on host fixed counter 3, every metric event
+    a member of its group on PERF_METRICS, never slots or a metric on a generic counter
+    (intel_pmu_check_event_constraints keeps INTEL_PMC_MSK_TOPDOWN off the GP counters,
+    4383cfa18c5b). With one host GP counter, the guest's GP event still gets it."""
+    config = topdown_config(metrics)
+    config["strategy"] = {"name": strategy}
+    config["host"] = {"gp_counters": 1, "pcpus": 1}
+    m = build(config)
+    cpu = m.vcpus[0]
+    cpu.wrmsr(0x834, 0x400)
+    cpu.wrmsr(0x186, 0x4300C4)  # PERFEVTSEL0: branches
+    cpu.wrmsr(FIXED_CTR3, 0)
+    cpu.wrmsr(PERF_METRICS, 0)
+    cpu.wrmsr(FIXED_CTR_CTRL, FIXED3_OS_USR)
+    cpu.wrmsr(GLOBAL_CTRL, 1 | (1 << 35) | EN_PERF_METRICS)
+    cpu.sync()
+    guest = [e for e in m.host.pcpus[0].events if e.owner == "guest"]
+    assert all(e.running for e in guest)
+    placed = sorted(e.counter for e in guest)
+    assert placed == sorted(["gp0", "fixed3", *["metrics"] * metrics])
+    slots = [e for e in guest if e.counter == "fixed3"]
+    members = [e for e in guest if e.counter == "metrics"]
+    assert {e.group for e in members} == {slots[0].group}  # one group, slots-led
+    gp = [e for e in guest if e.counter == "gp0"]
+    assert gp[0].group != slots[0].group
+    run_interval(cpu, 1000, (250, 250, 250, 250))
+    cpu.retire("branches", 9)
+    assert cpu.rdpmc(0) == 9 and cpu.rdpmc(RDPMC_SLOTS) == 1000
+    assert fields(cpu.rdpmc(RDPMC_METRICS)) == [64, 64, 64, 63]
+
+
+@pytest.mark.parametrize("strategy", PERF_STRATEGIES)
+def test_topdown_group_without_host_fixed_counter_3_counts_nothing(
+    build: Any, strategy: str
+) -> None:
+    """Slots never falls back to a GP counter: a host without a free fixed counter 3
+    schedules no part of the topdown group, and neither SLOTS nor the metrics count."""
+    config = topdown_config(4)
+    config["strategy"] = {"name": strategy}
+    config["host"] = {"fixed_counters": 3, "pcpus": 1}
+    cpu = build(config).vcpus[0]
+    cpu.wrmsr(0x834, 0x400)
+    cpu.wrmsr(FIXED_CTR3, 0)
+    cpu.wrmsr(PERF_METRICS, 0)
+    cpu.wrmsr(FIXED_CTR_CTRL, FIXED3_OS_USR)
+    cpu.wrmsr(GLOBAL_CTRL, (1 << 35) | EN_PERF_METRICS)
+    cpu.sync()
+    run_interval(cpu, 1000, (250, 250, 250, 250))
+    assert cpu.rdpmc(RDPMC_SLOTS) == 0 and cpu.rdpmc(RDPMC_METRICS) == 0
+    guest = [e for e in cpu.machine.host.pcpus[0].events if e.owner == "guest"]
+    assert guest and not any(e.running for e in guest)
+    assert all(e.counter is None for e in guest)

@@ -63,18 +63,38 @@ class PerfAllocatorBase(CounterAllocator):
         self.events = self.ledger.events
         self.skip_same_cpu = config.reprogram_on_pmi == "cpu-changed"
         self.in_use: set[int] = set()  # pmc_in_use: PMCs touched this slice
+        self._led: dict[int, list[Pmc]] | None = None  # leader idx -> followers, built once
 
     # -------------------------------------------------------------- helpers
     def live(self, pmc: Pmc) -> list[HostEvent]:
         return [e for e in pmc.host_events if e is not None]
 
     def create(self, pmc: Pmc, config: int) -> None:
-        """Release whatever backs ``pmc`` and create its host events: one, or one group."""
+        """Release whatever backs ``pmc`` and create its host events: one, or one group.
+
+        A PMC with a ``host_leader`` joins the group of that PMC's live event (none
+        live: it cannot be created and does not count); the PMCs that follow ``pmc``
+        re-join the new event, as one kvm_pmc's group would be re-created whole.
+        """
         for e in pmc.host_events:
             if e is not None:
                 self.host.release(e)
-        pmc.host_events[:] = self.host.create(self.vcpu, pmc, config, constraints_of(pmc))
+        leader_pmc = pmc.host_leader()
+        leader = None
+        if leader_pmc is not None:
+            live = self.live(leader_pmc)
+            if not live:
+                pmc.host_events[:] = [None] * len(pmc.host_events)
+                self.vcpu.set_backing_running(pmc, False)
+                return
+            leader = live[0]
+        pmc.host_events[:] = self.host.create(
+            self.vcpu, pmc, config, constraints_of(pmc), leader=leader
+        )
         self._sync_running(pmc)
+        for follower in self._followers(pmc):
+            if follower.counting:
+                self.create(follower, follower.control)
 
     def release(self, pmc: Pmc) -> None:
         for i, e in enumerate(pmc.host_events):
@@ -82,6 +102,20 @@ class PerfAllocatorBase(CounterAllocator):
                 self.host.release(e)
                 pmc.host_events[i] = None
         self.vcpu.set_backing_running(pmc, True)
+        for follower in self._followers(pmc):  # a group goes with its leader
+            if self.live(follower):
+                self.release(follower)
+
+    def _followers(self, pmc: Pmc) -> list[Pmc]:
+        """The PMCs whose host group ``pmc``'s event leads (the topdown metrics)."""
+        if self._led is None:
+            led: dict[int, list[Pmc]] = {}
+            for p in self.vcpu.counters.values():
+                leader = p.host_leader()
+                if leader is not None:
+                    led.setdefault(leader.idx, []).append(p)
+            self._led = led
+        return self._led.get(pmc.idx, [])
 
     def _sync_running(self, pmc: Pmc) -> None:
         live = self.live(pmc)

@@ -34,7 +34,7 @@ from vpmu_core.msr import (
 from . import msrs as M
 from .caps import caps_of, event_table
 from .config import IntelConfig
-from .topdown import EN_PERF_METRICS, L1_EVENTS, L2_EVENTS, SLOTS_KEY, TopdownMetrics
+from .topdown import EN_PERF_METRICS, L1_EVENTS, L2_EVENTS, SLOTS_KEY, SlotsPmc, TopdownMetrics
 
 if TYPE_CHECKING:
     from vpmu_core.port import VcpuPort
@@ -57,7 +57,7 @@ class IntelPmu(VendorPmu):
         self.version = cfg.version
         self.gp = [Pmc(i, "gp", cfg.gp_width, owner=owner) for i in cfg.gp_indexes]
         self.fixed = [
-            Pmc(
+            (SlotsPmc if i == 3 else Pmc)(
                 FIXED_BASE + i,
                 "fixed",
                 cfg.fixed_width,

@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 from vpmu_core.allinone import AllInOnePmc, View
-from vpmu_core.counters import EventKey
+from vpmu_core.counters import EventKey, Pmc
 from vpmu_core.errors import GuestFault
-from vpmu_core.host import METRICS
+from vpmu_core.host import METRICS, SLOTS
 
 EN_PERF_METRICS = 1 << 48
 SLOTS_KEY: EventKey = (0x00, 0x04)  # fixed counter 3's pseudo-encoding
@@ -48,6 +48,20 @@ L2_EVENTS: tuple[EventKey, ...] = ((0x00, 0x84), (0x00, 0x85), (0x00, 0x86), (0x
 L2_NAMES = ("heavy-ops", "br-mispredict", "fetch-lat", "mem-bound")
 # Heavy_Ops in Retiring, Br_Mispredict in Bad_Spec, Fetch_Lat in FE, Mem_Bound in BE.
 L2_PARENT = (0, 1, 2, 3)
+
+
+class SlotsPmc(Pmc):
+    """Fixed counter 3 (TOPDOWN.SLOTS): its host event takes host fixed counter 3 or nothing.
+
+    Linux never extends the topdown constraints to a generic counter
+    (intel_pmu_check_event_constraints, torvalds/linux 4383cfa18c5b), so neither does
+    the slots event KVM would create for it.
+    """
+
+    __slots__ = ()
+
+    def host_constraints(self) -> list[str]:
+        return [SLOTS]
 
 
 class CountView(View):
@@ -88,7 +102,7 @@ class TopdownMetrics(AllInOnePmc):
         super().__init__(idx, 8 * metrics, name="perf_metrics", nr_events=metrics + 1)
         self.metrics = metrics
         self.counts = [0] * (metrics + 1)  # [T, C0, C1, ...]
-        self.slots_pmc: Any = None  # fixed counter 3, bound with the vCPU
+        self.slots_pmc: Pmc | None = None  # fixed counter 3, bound with the vCPU
         names = ["slots", *L1_EVENTS, *(f"topdown-{n}" for n in L2_NAMES)]
         self.views = [
             CountView(self, f"perf_metrics.{names[i]}", i, hidden_width) for i in range(metrics + 1)
@@ -115,8 +129,13 @@ class TopdownMetrics(AllInOnePmc):
         return out
 
     def host_constraints(self) -> list[str]:
-        """Linux's topdown group: the slots leader on fixed counter 3, metrics on PERF_METRICS."""
-        return ["fixed:3"] + [METRICS] * self.metrics
+        """One metric event per field; they join the slots event's group (``host_leader``)."""
+        return [METRICS] * self.metrics
+
+    def host_leader(self) -> Pmc | None:
+        """Linux's topdown group is one group led by the slots event on fixed counter 3:
+        the event backing fixed counter 3 is that leader, not a second slots event."""
+        return self.slots_pmc
 
     def parts(self) -> list[tuple[str, int]]:
         """The metric fields the guest reads (fractions of 0xFF), not the hidden counts."""
