@@ -14,6 +14,8 @@ Intel's PERF_METRICS both build on the classes here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
@@ -22,6 +24,46 @@ from .counters import EventKey, Pmc
 INDEX_BASE = 48
 """All-in-one PMCs take indices 48 and up, past the 16 fixed ones (32 + 16): Linux's
 INTEL_PMC_IDX_METRIC_BASE, where Intel's PERF_METRICS sits."""
+MAX_INDEX = 63
+"""An all-in-one PMC's overflow is the status bit at its index: the index fits 64 bits."""
+
+VMWARE_BACKDOOR_PMCS = range(0x10000, 0x10003)
+"""RDPMC ECX KVM answers itself on any vendor with enable_vmware_backdoor (spec intel.md §7)."""
+
+
+def backdoor_rdpmc(ecx: int) -> str | None:
+    """What an RDPMC ECX is on every vendor: a VMware backdoor pseudo-PMC, or free."""
+    if ecx in VMWARE_BACKDOOR_PMCS:
+        return f"KVM's VMware backdoor pseudo-PMC {ecx:#x}"
+    return None
+
+
+@dataclass(frozen=True)
+class AllInOneRoom:
+    """Where a vendor lets an all-in-one counter sit without meeting its architecture.
+
+    Why: the counter's overflow is the status bit at its index and its RDPMC ECX is
+    answered beside the vendor's own, so an index or ECX the architecture (or the
+    guest's driver) gives a meaning would lose or misread overflows, or shadow a
+    real counter. ``indexes`` are the free ones in the order defaults take them;
+    ``taken`` says what uses an index for the error; ``rdpmc_taken`` says what an
+    ECX is, or None when it is free; ``rdpmc_allowed`` says the free ECX values.
+    """
+
+    indexes: tuple[int, ...] = tuple(range(INDEX_BASE, MAX_INDEX + 1))
+    taken: Mapping[int, str] = field(default_factory=dict)
+    rdpmc_taken: Callable[[int], str | None] = backdoor_rdpmc
+    rdpmc_allowed: str = "any ECX but 0x10000-0x10002"
+
+    def allowed(self) -> str:
+        """The free indexes, runs folded: ``56-57, 49-53``."""
+        runs: list[list[int]] = []
+        for i in self.indexes:
+            if runs and i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def _owners(flag: str) -> Any:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from .allinone import AllInOneRoom
 from .caps import Caps
 from .counters import EventKey, Pmc
 from .errors import PluginError
@@ -199,6 +200,15 @@ class Backend:
     def check(cls, config: Any, plugins: Any) -> None:
         """Refuse (ConfigError) a whole config this backend cannot run."""
 
+    @classmethod
+    def allinone_room(cls, config: Any) -> AllInOneRoom:
+        """The status bits and RDPMC ECX an all-in-one counter may take on this vendor.
+
+        The default knows no vendor bits; a vendor with a status register says which
+        of its bits and RDPMC types are taken.
+        """
+        return AllInOneRoom()
+
     def event_select_mask(self) -> int:
         """Event-select bits of a filter entry on this vendor."""
         return 0xFF
@@ -213,7 +223,13 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "pmu": ("counters", "msr_handlers", "rdpmc", "cpuid_shape", "save", "load"),
 }
 OPTIONAL: dict[str, tuple[str, ...]] = {
-    "backend": ("event_names", "conformance_configs", "check", "event_select_mask"),
+    "backend": (
+        "event_names",
+        "conformance_configs",
+        "check",
+        "event_select_mask",
+        "allinone_room",
+    ),
     "pmu": ("rdpmc_table", "record_overflow", "pmi_delivered", "pmi_status", "reset", "shape"),
 }
 

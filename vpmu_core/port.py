@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from .allinone import AllInOneRoom
 from .apic import Lvtpc
 from .caps import Caps
 from .counters import EventKey, Pmc
@@ -131,6 +132,9 @@ class BackendPort(Protocol):
 
     name: ClassVar[str]
     config: Any
+
+    @classmethod
+    def allinone_room(cls, config: Any) -> AllInOneRoom: ...
 
 
 class InterceptPolicy(Protocol):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from vpmu_core.allinone import AllInOneRoom
 from vpmu_core.backend import Backend, Caps
 from vpmu_core.port import VcpuPort
 
 from . import msrs as M
+from .allinone import ROOM
 from .config import AmdConfig
 from .cpuid import Leaves, amd_leaves
 from .pmu import AmdPmu, caps_of
@@ -24,6 +26,10 @@ class AmdBackend(Backend):
     @classmethod
     def event_names(cls) -> list[str]:
         return sorted(AmdPmu.events)
+
+    @classmethod
+    def allinone_room(cls, config: Any) -> AllInOneRoom:
+        return ROOM
 
     @classmethod
     def conformance_configs(cls) -> dict[str, dict[str, Any]]:

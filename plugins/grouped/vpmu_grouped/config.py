@@ -11,13 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vpmu_core.allinone import INDEX_BASE
+from vpmu_core.allinone import INDEX_BASE, MAX_INDEX, AllInOneRoom
 from vpmu_core.errors import ConfigError
-
-GENERIC_BASE = 56
-"""Generic all-in-one counters default to 56 and up, past Linux's eight metric indices."""
-MAX_INDEX = 63
-"""A counter's overflow is a status bit at its index, so an index must fit 64 bits."""
 
 
 class FieldConfig(BaseModel):
@@ -45,9 +40,20 @@ class CounterConfig(BaseModel):
     ctrl_msr: int = Field(
         ge=0, lt=1 << 32, description="control MSR: bit 0 OS, bit 1 USR, bit 3 PMI"
     )
-    rdpmc: int | None = Field(None, ge=0, lt=1 << 32, description="RDPMC ECX that reads it too")
+    rdpmc: int | None = Field(
+        None,
+        ge=0,
+        lt=1 << 32,
+        description="RDPMC ECX that reads it too: one no counter of the vendor uses "
+        "(Intel 0x10003-0x1fffffff, AMD 0x10-0xffff or 0x10003-0xffffffff)",
+    )
     index: int | None = Field(
-        None, ge=INDEX_BASE, le=MAX_INDEX, description="PMC index; 56 + position when absent"
+        None,
+        ge=INDEX_BASE,
+        le=MAX_INDEX,
+        description="PMC index = its overflow status bit, one the vendor leaves free "
+        "(Intel 56-57, 49-53 without topdown; AMD 48-57, 60-63); absent: the next free "
+        "one in that order",
     )
     width: int = Field(32, ge=1, le=64, description="register width in bits")
     fields: list[FieldConfig] = Field(min_length=1, max_length=64)
@@ -64,24 +70,57 @@ class GroupedConfig(BaseModel):
     def _layout(self) -> GroupedConfig:
         used: dict[int, str] = {}
         msrs: dict[int, str] = {}
+        ecxs: dict[int, str] = {}
         for i, c in enumerate(self.counters):
             where = f"grouped.counters[{i}]"
-            idx = c.index if c.index is not None else GENERIC_BASE + i
-            if idx > MAX_INDEX:
-                raise ConfigError(f"{where}.index", idx, f"must be <= {MAX_INDEX}; give one")
-            if idx in used:
-                raise ConfigError(f"{where}.index", idx, f"already used by {used[idx]}")
-            used[idx] = where
+            if c.index is not None:
+                if c.index in used:
+                    raise ConfigError(f"{where}.index", c.index, f"already used by {used[c.index]}")
+                used[c.index] = where
             for key, msr in ((f"{where}.msr", c.msr), (f"{where}.ctrl_msr", c.ctrl_msr)):
                 if msr in msrs:
                     raise ConfigError(key, msr, f"already used by {msrs[msr]}")
                 msrs[msr] = key
+            if c.rdpmc is not None:
+                if c.rdpmc in ecxs:
+                    raise ConfigError(f"{where}.rdpmc", c.rdpmc, f"already used by {ecxs[c.rdpmc]}")
+                ecxs[c.rdpmc] = f"{where}.rdpmc"
             _check_fields(where, c)
         return self
 
-    def index_of(self, position: int) -> int:
-        c = self.counters[position]
-        return c.index if c.index is not None else GENERIC_BASE + position
+    def indexes(self, room: AllInOneRoom) -> list[int]:
+        """Each counter's index on a vendor: its own if free there, else the next free one.
+
+        A ConfigError names the counter, the index or RDPMC ECX the vendor already
+        uses and for what, and what is allowed.
+        """
+        explicit = {c.index for c in self.counters if c.index is not None}
+        spare = [i for i in room.indexes if i not in explicit]
+        out: list[int] = []
+        for i, c in enumerate(self.counters):
+            where = f"grouped.counters[{i}]"
+            if c.index is None:
+                if not spare:
+                    raise ConfigError(
+                        f"{where}.index",
+                        None,
+                        f"no free index left for counter {i + 1}; allowed: {room.allowed()}",
+                    )
+                out.append(spare.pop(0))
+            elif c.index in room.indexes:
+                out.append(c.index)
+            else:
+                what = room.taken.get(c.index, f"status bit {c.index} is reserved")
+                raise ConfigError(f"{where}.index", c.index, f"{what}; allowed: {room.allowed()}")
+            if c.rdpmc is not None:
+                taken = room.rdpmc_taken(c.rdpmc)
+                if taken is not None:
+                    raise ConfigError(
+                        f"{where}.rdpmc",
+                        c.rdpmc,
+                        f"RDPMC {c.rdpmc:#x} reads {taken}; allowed: {room.rdpmc_allowed}",
+                    )
+        return out
 
 
 def _check_fields(where: str, c: CounterConfig) -> None:
@@ -106,10 +145,12 @@ def _check_fields(where: str, c: CounterConfig) -> None:
         taken.append((j, f.offset, top))
 
 
-def check_against_backend(cfg: Any, event_names: list[str]) -> None:
-    """Cross-checks that need the whole config: events the backend knows."""
+def check_against_backend(cfg: Any, backend: Any) -> None:
+    """Cross-checks that need the whole config: events the backend knows, and indexes
+    and RDPMC ECX values its architecture leaves free."""
     grouped: GroupedConfig = cfg.grouped
-    known = set(event_names)
+    grouped.indexes(backend.allinone_room(cfg.pmu))
+    known = set(backend.event_names())
     for i, c in enumerate(grouped.counters):
         for j, f in enumerate(c.fields):
             if f.event not in known:

@@ -35,6 +35,8 @@ class GroupedExtension:
     def __init__(self, config: GroupedConfig, machine: MachinePort) -> None:
         self.config = config
         self.machine = machine
+        backend = machine.backend
+        self.indexes = config.indexes(backend.allinone_room(backend.config))
 
     @classmethod
     def conformance_configs(cls) -> dict[str, dict[str, Any]]:
@@ -61,13 +63,13 @@ class GroupedExtension:
     @classmethod
     def check(cls, config: Any, plugins: Any) -> None:
         backend = plugins.registry["backends"][config.pmu.backend]
-        check_against_backend(config, backend.event_names())
+        check_against_backend(config, backend)
 
     # ------------------------------------------------------------ machine hooks
     @hookimpl
     def vpmu_vcpu_counters(self, vcpu: VcpuPort) -> list[Pmc]:
         pmcs: list[GroupedPmc] = [
-            generic_pmc(self.config.index_of(i), c) for i, c in enumerate(self.config.counters)
+            generic_pmc(idx, c) for idx, c in zip(self.indexes, self.config.counters, strict=True)
         ]
         vcpu.ext[self.name] = pmcs
         for pmc in pmcs:

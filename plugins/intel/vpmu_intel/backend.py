@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from vpmu_core.allinone import AllInOneRoom
 from vpmu_core.backend import Backend, Caps
 from vpmu_core.port import VcpuPort
 
+from . import allinone
 from .caps import caps_of
 from .config import IntelConfig
 from .cpuid import Leaves, intel_leaves
@@ -24,6 +26,10 @@ class IntelBackend(Backend):
     @classmethod
     def event_names(cls) -> list[str]:
         return sorted(IntelPmu.events)
+
+    @classmethod
+    def allinone_room(cls, config: Any) -> AllInOneRoom:
+        return allinone.room(config)
 
     @classmethod
     def conformance_configs(cls) -> dict[str, dict[str, Any]]:
