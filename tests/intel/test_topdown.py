@@ -388,3 +388,25 @@ def test_topdown_group_without_host_fixed_counter_3_counts_nothing(
     guest = [e for e in cpu.machine.host.pcpus[0].events if e.owner == "guest"]
     assert guest and not any(e.running for e in guest)
     assert all(e.counter is None for e in guest)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    field=st.integers(0, 0xB).filter(lambda f: not f & 0x4),
+    bit35=st.booleans(),
+    bit48=st.booleans(),
+    cpl=st.sampled_from([0, 3]),
+)
+def test_metrics_count_exactly_when_fixed_counter_3_counts_and_bit_48_is_set(
+    plugins: vpmu.PluginManager, field: int, bit35: bool, bit48: bool, cpl: int
+) -> None:
+    """For every fixed counter 3 field, GLOBAL_CTRL bits 35/48 and CPL: PERF_METRICS moves
+    iff SLOTS moves and EN_PERF_METRICS is set."""
+    cpu = topdown(lambda c: vpmu.Machine.from_dict(c, plugins))
+    cpu.wrmsr(FIXED_CTR_CTRL, field << 12)
+    cpu.wrmsr(GLOBAL_CTRL, bit35 << 35 | bit48 << 48)
+    cpu.retire("topdown-slots", 1000, cpl=cpl)
+    cpu.retire("topdown-retiring", 1000, cpl=cpl)
+    slots_count = bool(field & (0x1 if cpl == 0 else 0x2)) and bit35
+    assert cpu.rdpmc(RDPMC_SLOTS) == (1000 if slots_count else 0)
+    assert cpu.rdpmc(RDPMC_METRICS) == (0xFF if slots_count and bit48 else 0)
