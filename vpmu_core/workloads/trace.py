@@ -203,8 +203,8 @@ class Trace(Workload):
                         u1, k1 = truth.split(c1)
                         for name in names:
                             ru, rk = truth.rates(name)
-                            vcpu.retire(name, int(u1 * ru) - int(u0 * ru), 3)
-                            vcpu.retire(name, int(k1 * rk) - int(k0 * rk), 0)
+                            vcpu.retire(name, int(u1 * ru) - int(u0 * ru), 3, u1 - u0)
+                            vcpu.retire(name, int(k1 * rk) - int(k0 * rk), 0, k1 - k0)
                         cycles[vcpu.index] = c1
                         vcpu.clock = c1
                         m.host.advance(max(cycles) / profile.ghz)
