@@ -329,3 +329,45 @@ def test_amd_host_and_guest_only_change_nothing_a_guest_counts(
     assert cpu.rdmsr(0xC0010200) == value & ~(HOSTONLY | GUESTONLY)
     cpu.retire("branches", 10, 3, cycles=4)
     assert read(cpu, "amd", 0) == want
+
+
+# ------------------------------------------------- profile cycles (trace replay)
+@pytest.mark.parametrize("chunks", [[100_000], [1, 999, 33_333, 65_667], [50_000, 50_000]])
+def test_a_profile_run_counts_the_cycles_it_took_however_it_is_cut(chunks: list[int]) -> None:
+    """specint retires 1.6 instructions per user cycle (95% of cycles): every user cycle
+    retires 1 or 2, and 100,000 cycles hold 95,000 user cycles and 152,000 user
+    instructions, so 57,000 cycles with 2 (CMASK = 2) and 38,000 with 1 (INV)."""
+    from pathlib import Path
+
+    from vpmu_core.machine import Machine
+    from vpmu_core.workloads.trace import Trace
+
+    root = Path(__file__).resolve().parent.parent
+    m = Machine.from_toml(root / "configs" / "trace-example.toml")
+    lines = [
+        "wrmsr 0x4c1 0",
+        "wrmsr 0x4c2 0",
+        f"wrmsr 0x186 {evtsel(0xC0, 2) & ~OS:#x}",  # user only: the trace's own
+        f"wrmsr 0x187 {evtsel(0xC0, 2, inv=True) & ~OS:#x}",  # CPL0 accesses do not count
+        *(f"run {c} cycles" for c in chunks),
+    ]
+    cfg = m.config.workload.model_copy(update={"path": None, "text": "\n".join(lines)})
+    out = Trace(cfg, m).run()
+    assert out.extra["faults"] == []
+    cpu = m.vcpus[0]
+    assert (cpu.rdmsr(0x4C1), cpu.rdmsr(0x4C2)) == (57_000, 38_000)
+
+
+def test_a_profile_run_retires_each_event_once() -> None:
+    """A plain user instructions counter over 100,000 specint cycles reads the profile's
+    152,000 (an event with both a user and a kernel rate is retired once, not twice)."""
+    from pathlib import Path
+
+    from vpmu_core.machine import Machine
+    from vpmu_core.workloads.trace import Trace
+
+    root = Path(__file__).resolve().parent.parent
+    m = Machine.from_toml(root / "configs" / "trace-example.toml")
+    text = f"wrmsr 0x4c1 0\nwrmsr 0x186 {evtsel(0xC0) & ~OS:#x}\nrun 100000 cycles"
+    Trace(m.config.workload.model_copy(update={"path": None, "text": text}), m).run()
+    assert m.vcpus[0].rdmsr(0x4C1) == 152_000

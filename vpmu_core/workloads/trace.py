@@ -160,8 +160,8 @@ class Trace(Workload):
         ops = parse(self._text(), events, len(m.vcpus), len(m.host.pcpus))
         profile = resolve(self.config.profile)
         truth = Truth(profile)
-        names = sorted(
-            n for n in ("cycles", *profile.user.rates, *profile.kernel.rates) if n in events
+        names = sorted(  # each once: an event with a user and a kernel rate is one event
+            {n for n in ("cycles", *profile.user.rates, *profile.kernel.rates) if n in events}
         )
         cycles = [0] * len(m.vcpus)
         vcpu = m.vcpus[0]
