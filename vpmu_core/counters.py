@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .qualifiers import Qualifier
+
 GP_BASE = 0
 FIXED_BASE = 32
 
@@ -29,6 +31,7 @@ class Pmc:
     __slots__ = (
         "allowed",
         "control",
+        "edge_state",
         "global_en",
         "host_events",
         "idx",
@@ -42,6 +45,7 @@ class Pmc:
         "os",
         "overflow",
         "owner",
+        "qual",
         "running",
         "usr",
         "value",
@@ -67,6 +71,10 @@ class Pmc:
         self.value = 0
         self.control = 0
         self.key = key
+        # CMASK/INV/EDGE of the event select (qualifiers.py); None counts plainly. A
+        # qualified counter is counted on the vCPU's separate path, never by advance().
+        self.qual: Qualifier | None = None
+        self.edge_state = False  # EDGE: the condition held in the last cycle counted
         self.os = False
         self.usr = False
         self.local_en = False
@@ -106,6 +114,7 @@ class Pmc:
         sub-counts) overrides this, so ``Vcpu.reset`` needs no knowledge of it.
         """
         self.value = 0
+        self.edge_state = False
 
     def events_to_overflow(self) -> int:
         """How many more events until the next wrap; the engine steps straight to it."""
@@ -128,10 +137,13 @@ class Pmc:
         return []
 
     def save(self) -> dict[str, Any]:
-        return {"value": self.value}
+        # The edge detector's state is saved only when set, so a snapshot of a PMU
+        # that never used EDGE keeps its old shape.
+        return {"value": self.value, "edge": True} if self.edge_state else {"value": self.value}
 
     def load(self, state: dict[str, Any]) -> None:
         self.value = int(state["value"]) & self.mask
+        self.edge_state = bool(state.get("edge", False))
 
     def __repr__(self) -> str:
         return f"<Pmc {self.name} idx={self.idx} value={self.value:#x} counting={self.counting}>"

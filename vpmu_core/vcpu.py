@@ -18,6 +18,7 @@ from .counters import EventKey, Pmc
 from .errors import GuestFault
 from .msr import MASK64, MsrHandler
 from .port import CounterAllocator, Event, MachinePort, PmiPath, PmuState
+from .qualifiers import advance_spread, check_cycles
 from .snapshot import VcpuSnapshot, restore_snapshot, take_snapshot
 
 INSTRUCTIONS = "instructions"
@@ -67,8 +68,14 @@ class Vcpu:
         self._rd_now = self._rd
         self._rdpmc_now = self._rdpmc_table
         self._rdpmc_exit = True
-        self._match: dict[tuple[Event, bool], list[Pmc]] = {}
+        # The counters each (event, CPL) advances, built on a miss by ``_matching``. A
+        # CPL outside 0-3 never gets an entry (the miss refuses it), and a list with a
+        # CMASK/INV/EDGE counter lives in ``_qmatch`` instead: the plain path is one dict
+        # hit and a loop of advance(n); a qualified one misses into ``_retire_mixed``.
+        self._match: dict[tuple[Event, int], list[Pmc]] = {}
+        self._qmatch: dict[tuple[Event, int], list[Pmc]] = {}
         self._ins: list[list[Pmc] | None] = [None, None]
+        self._ins_mixed = False  # an ``_ins`` list holds a qualified counter
         self._reprogram: dict[int, Pmc] = {}
         self._pmi_pending = False
         self._pending = False
@@ -234,44 +241,71 @@ class Vcpu:
         return GuestFault(13, f"{what} of unknown MSR {msr:#x}")
 
     def _instruction_counters(self, user: int) -> list[Pmc]:
-        ins = self._ins[user] = self._matching(INSTRUCTIONS, bool(user))
+        cpl = 3 if user else 0
+        ins = self._ins[user] = self._matching(INSTRUCTIONS, cpl)
+        if self._qmatch and (INSTRUCTIONS, cpl) in self._qmatch:
+            self._ins_mixed = True
         return ins
 
     def _count_own(self, ins: list[Pmc], emulated: bool) -> None:
         """The access itself retired one instruction on the counters enabled after it.
 
         ``emulated``: the hypervisor completed it (an exit), which KVM also counts as
-        an emulated increment; the strategy hears of it.
+        an emulated increment; the strategy hears of it. KVM's count
+        (kvm_pmu_trigger_event) ignores CMASK/INV/EDGE, so it adds 1 to a qualified
+        counter too; without an exit the hardware retired one instruction in one cycle.
         """
-        for pmc in ins:
-            pmc.advance(1)
         if emulated:
+            for pmc in ins:
+                pmc.advance(1)
             self._emulated_ins(ins)
+        elif self._ins_mixed:
+            advance_spread(ins, 1, 1)
+        else:
+            for pmc in ins:
+                pmc.advance(1)
 
     # ------------------------------------------------------- guest: hardware
-    def retire(self, event: Event, n: int, cpl: int = 0) -> None:
-        """``n`` occurrences of a hardware event at privilege level ``cpl``.
+    def retire(self, event: Event, n: int, cpl: int = 0, cycles: int | None = None) -> None:
+        """``n`` occurrences of a hardware event at privilege level ``cpl`` in ``cycles``.
 
-        ``event`` is a name the backend knows (``"instructions"``, ``"cycles"``, ...)
-        or an ``(event_select, umask)`` code. Counters overflow exactly; a PMI is
-        delivered at the end of the call, as at the next VM entry.
+        ``event`` is a name the backend knows (``"instructions"``, ...) or an
+        ``(event_select, umask)`` code. Counters overflow exactly; a PMI is delivered
+        at the end of the call, as at the next VM entry. ``cycles`` (default ``n``, one
+        event per cycle) matters only to CMASK/INV/EDGE counters, which count the
+        cycles or edges meeting their condition under qualifiers.py's spread. A ``cpl``
+        outside 0-3, ``n < 0`` or events in no cycle is the caller's misuse: ValueError.
         """
         if n < 0:
             raise ValueError(f"retire: n = {n}: must be >= 0")
-        user = cpl > 0
-        lst = self._match.get((event, user))
+        if cycles is not None and (cycles < 0 or (n and not cycles)):
+            check_cycles(n, cycles)
+        lst = self._match.get((event, cpl))
         if lst is None:
-            lst = self._matching(event, user)
+            self._retire_mixed(event, n, cpl, n if cycles is None else cycles)
+            return
         for pmc in lst:
             pmc.advance(n)
         if self._pending:
             self._enter()
 
+    def _retire_mixed(self, event: Event, n: int, cpl: int, cycles: int) -> None:
+        """retire() past a cache miss: match (refusing a bad CPL), then count every
+        counter, qualified ones by the spread of ``n`` events over ``cycles``."""
+        lst = self._qmatch.get((event, cpl))
+        if lst is None:
+            lst = self._matching(event, cpl)
+        advance_spread(lst, n, cycles)
+        if self._pending:
+            self._enter()
+
     def counting(self, event: Event, cpl: int = 0) -> list[Pmc]:
-        """The counters that count ``event`` at ``cpl`` right now (the engine steps by these)."""
-        user = cpl > 0
-        lst = self._match.get((event, user))
-        return lst if lst is not None else self._matching(event, user)
+        """The counters that count ``event`` at ``cpl`` right now (the engine steps by these);
+        a qualified one's ``events_to_overflow`` is in qualifying cycles, not events."""
+        lst = self._match.get((event, cpl))
+        if lst is None:
+            lst = self._qmatch.get((event, cpl)) or self._matching(event, cpl)
+        return lst
 
     def _keys(self, event: Event) -> tuple[EventKey, ...]:
         if isinstance(event, tuple):
@@ -282,8 +316,11 @@ class Vcpu:
             raise ValueError(f"retire: unknown event {event!r}; known: {known}")
         return keys
 
-    def _matching(self, event: Event, user: bool) -> list[Pmc]:
+    def _matching(self, event: Event, cpl: int) -> list[Pmc]:
+        if not 0 <= cpl <= 3:
+            raise ValueError(f"retire: cpl = {cpl!r}: must be 0-3")
         keys = self._keys(event)
+        user = cpl > 0
         lst = [
             pmc
             for pmc in [*self.counters.values(), *self.views]
@@ -294,7 +331,12 @@ class Vcpu:
             and pmc.key in keys
             and (pmc.usr if user else pmc.os)
         ]
-        self._match[(event, user)] = lst
+        table = self._match
+        for pmc in lst:
+            if pmc.qual is not None:
+                table = self._qmatch
+                break
+        table[(event, cpl)] = lst
         return lst
 
     def cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
@@ -342,6 +384,9 @@ class Vcpu:
         """Which counters count changed without a control write (a host group failed)."""
         self._match.clear()
         self._ins[0] = self._ins[1] = None
+        if self._qmatch:  # only a qualified list can have made ``_ins`` mixed
+            self._qmatch.clear()
+            self._ins_mixed = False
 
     def mark_reprogram(self, pmc: Pmc) -> None:
         """Reprogram before the next entry without a control change (an emulated increment)."""
@@ -357,8 +402,7 @@ class Vcpu:
         """
         if pmc.running != running:
             pmc.running = running
-            self._match.clear()
-            self._ins[0] = self._ins[1] = None
+            self.rematch()
 
     def request_reprogram_all(self) -> None:
         for pmc in self.counters.values():

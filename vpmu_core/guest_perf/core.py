@@ -354,14 +354,15 @@ class GuestPerf:
         u1, k1 = truth.split(to)
         self.cycles = to
         vcpu.clock = to
+        cu, ck = u1 - u0, k1 - k0  # the cycles the events took: CMASK/INV/EDGE count them
         for name in self.events_names:
             ru, rk = truth.rates(name)
             nu = int(u1 * ru) - int(u0 * ru)
             nk = int(k1 * rk) - int(k0 * rk)
-            if nu:
-                vcpu.retire(name, nu, 3)
-            if nk:
-                vcpu.retire(name, nk, 0)
+            if nu or cu:
+                vcpu.retire(name, nu, 3, cu)
+            if nk or ck:
+                vcpu.retire(name, nk, 0, ck)
 
     def finish(self) -> None:
         """perf disables and reads its events (the final read of perf stat/record)."""

@@ -160,8 +160,8 @@ class Trace(Workload):
         ops = parse(self._text(), events, len(m.vcpus), len(m.host.pcpus))
         profile = resolve(self.config.profile)
         truth = Truth(profile)
-        names = sorted(
-            n for n in ("cycles", *profile.user.rates, *profile.kernel.rates) if n in events
+        names = sorted(  # each once: an event with a user and a kernel rate is one event
+            {n for n in ("cycles", *profile.user.rates, *profile.kernel.rates) if n in events}
         )
         cycles = [0] * len(m.vcpus)
         vcpu = m.vcpus[0]
@@ -203,8 +203,8 @@ class Trace(Workload):
                         u1, k1 = truth.split(c1)
                         for name in names:
                             ru, rk = truth.rates(name)
-                            vcpu.retire(name, int(u1 * ru) - int(u0 * ru), 3)
-                            vcpu.retire(name, int(k1 * rk) - int(k0 * rk), 0)
+                            vcpu.retire(name, int(u1 * ru) - int(u0 * ru), 3, u1 - u0)
+                            vcpu.retire(name, int(k1 * rk) - int(k0 * rk), 0, k1 - k0)
                         cycles[vcpu.index] = c1
                         vcpu.clock = c1
                         m.host.advance(max(cycles) / profile.ghz)

@@ -24,6 +24,7 @@ from vpmu_core.msr import (
     MsrHandler,
     legacy_quirk_rows,
 )
+from vpmu_core.qualifiers import qualifier_of
 
 from . import msrs as M
 from .config import AmdConfig
@@ -95,6 +96,9 @@ class AmdPmu(VendorPmu):
     def _decode(self, pmc: Pmc) -> None:
         sel = pmc.control
         pmc.key = (M.event_select(sel), (sel >> 8) & 0xFF)
+        # §2.1: Edge/Inv/CntMask are in KVM's raw event mask and reach the host event;
+        # HostOnly/GuestOnly never get here (cleared on write, §2.2).
+        pmc.qual = qualifier_of(sel)
         pmc.usr = bool(sel & M.EVTSEL_USR)
         pmc.os = bool(sel & M.EVTSEL_OS)
         pmc.local_en = bool(sel & M.EVTSEL_EN)
@@ -249,7 +253,7 @@ class AmdPmu(VendorPmu):
             # #GP; only a change of the masked value asks for a reprogram.
             value &= keep
             if value != pmc.control:
-                pmc.control = value
+                pmc.control, pmc.edge_state = value, False  # EDGE restarts deasserted
                 decode(pmc)
                 request(pmc)
 

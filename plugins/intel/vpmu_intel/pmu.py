@@ -30,6 +30,7 @@ from vpmu_core.msr import (
     read_only,
     read_zero,
 )
+from vpmu_core.qualifiers import qualifier_of
 
 from . import msrs as M
 from .caps import caps_of, event_table
@@ -164,6 +165,7 @@ class IntelPmu(VendorPmu):
     def _decode_gp(self, pmc: Pmc) -> None:
         sel = pmc.control
         pmc.key = (sel & 0xFF, (sel >> 8) & 0xFF)
+        pmc.qual = qualifier_of(sel)  # §2: CMASK/INV/EDGE reach the host event's raw config
         pmc.usr = bool(sel & M.EVTSEL_USR)
         pmc.os = bool(sel & M.EVTSEL_OS)
         pmc.local_en = bool(sel & M.EVTSEL_EN)
@@ -420,7 +422,7 @@ class IntelPmu(VendorPmu):
             if value & rsvd:
                 raise GuestFault(13, f"PERFEVTSEL{pmc.idx} reserved bits {value & rsvd:#x}")
             if value != pmc.control:
-                pmc.control = value
+                pmc.control, pmc.edge_state = value, False  # EDGE restarts deasserted
                 decode(pmc)
                 request(pmc)
 
