@@ -11,11 +11,11 @@ from __future__ import annotations
 
 # isort: off
 from .common import app
-from . import run, compare, info
+from . import run, compare, sweep, info
 
 # isort: on
 
-__all__ = ["app", "compare", "info", "main", "run"]
+__all__ = ["app", "compare", "info", "main", "run", "sweep"]
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""What every ``vpmu`` command shares: the app, the consoles, the one-line error."""
+"""What every ``vpmu`` command shares: the app, the consoles, the one-line error,
+the options every command that runs a config takes (``--set``, ``-v``)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,33 @@ from rich.console import Console
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    # help text is plain text: "[compare]" is a TOML table, not rich markup
+    rich_markup_mode=None,
     help="vpmu: model x86 virtual PMUs and what each KVM virtualization design costs.",
 )
 out = Console()
 err = Console(stderr=True)
 
 
-@app.callback()
-def _main(
-    verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="log what vpmu does (-vv: debug)")
-    ] = 0,
-) -> None:
+def _log(verbose: int) -> int:
     if verbose:
         logger.remove()
         logger.add(sys.stderr, level="DEBUG" if verbose > 1 else "INFO")
         logger.enable("vpmu_core")
+    return verbose
+
+
+Verbose = Annotated[
+    int,
+    typer.Option(
+        "--verbose", "-v", count=True, callback=_log, help="log what vpmu does (-vv: debug)"
+    ),
+]
+
+
+@app.callback()
+def _main(verbose: Verbose = 0) -> None:
+    """vpmu: model x86 virtual PMUs and what each KVM virtualization design costs."""
 
 
 def _fail(exc: BaseException) -> typer.Exit:
@@ -37,3 +49,13 @@ def _fail(exc: BaseException) -> typer.Exit:
 
 
 ConfigArg = Annotated[Path, typer.Argument(help="a TOML config, e.g. configs/intel-kvm.toml")]
+
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="change one config key for this run, dotted as in docs/config.md "
+        "(repeatable), e.g. --set machine.vcpus=4 --set workload.events=6*instructions",
+    ),
+]

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ..errors import VpmuError
-from .common import ConfigArg, _fail, app, err, out
-
-DEFAULT_STRATEGIES = "emulated-legacy,emulated,register,fastpath,mediated"
+from .common import ConfigArg, Sets, Verbose, _fail, app, err, out
+from .progress import Progress
+from .tables import print_grid
 
 
 @app.command()
@@ -23,51 +21,73 @@ def compare(
         str | None,
         typer.Option(
             "--strategies",
-            help="comma-separated strategies; options as name:key=value "
+            help="comma-separated strategies, each once; options as name:key=value "
             "(e.g. emulated-legacy:reprogram_on_pmi=cpu-changed). Default: the config's "
-            f"[compare] table if it has one, else {DEFAULT_STRATEGIES}",
+            "[compare] table if it has one, else every installed strategy",
         ),
     ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the per-strategy summary here")
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="draw the comparison as grouped bars (.png or .svg)"),
+    ] = None,
+    sets: Sets = None,
+    verbose: Verbose = 0,
 ) -> None:
     """Run one config under several strategies and show them side by side.
 
-    A config with a [compare] table (e.g. configs/seed-mediated-table.toml) runs
-    each of its rows under each of its columns and prints the model's overhead
-    beside the published figure. Ctrl-C stops it and writes no output file.
+    A strategy that refuses the config is an n/a column with its reason. A config
+    with a [compare] table (e.g. configs/seed-mediated-table.toml) runs each of its
+    rows under each of its columns and prints the model's overhead beside the
+    published figure. Ctrl-C stops it and writes no output file.
     """
+    from ..compare import all_strategies, compare_table, has_table, summary, table_runs
     from ..compare import compare as run_compare
-    from ..compare import compare_table, has_table, summary, table_runs
     from ..io import atomic_write_text
-    from ..overrides import parse_strategies
+    from ..overrides import configured, parse_strategies
 
     try:
-        table_mode = strategies is None and has_table(config)
-        with _progress() as bar:
+        data, source = configured(config, sets or ())
+        specs = parse_strategies(strategies) if strategies is not None else None
+        if plot is not None:
+            from ..plots import check_plot_path
+
+            check_plot_path(plot)
+        table_mode = specs is None and has_table(data)
+        with Progress(err, "compare") as bar:
             if table_mode:
                 tasks = {
-                    key: bar.add_task(" | ".join(k for k in key if k), total=1.0)
-                    for key in table_runs(config)
+                    key: bar.add_task(" | ".join(k for k in key if k)) for key in table_runs(data)
                 }
 
                 def tell(row: str, col: str, f: float) -> None:
-                    bar.update(tasks[(row, col)], completed=f)
+                    bar.update(tasks[(row, col)], f)
 
-                table = compare_table(config, progress=tell)
+                table = compare_table(data, progress=tell, source=source)
                 payload: Any = table.model_dump()
             else:
-                specs = parse_strategies(strategies or DEFAULT_STRATEGIES)
-                ids: dict[str, Any] = {}
+                ids: dict[str, int] = {}
 
                 def tell_one(label: str, f: float) -> None:
                     if label not in ids:
-                        ids[label] = bar.add_task(label, total=1.0)
-                    bar.update(ids[label], completed=f)
+                        ids[label] = bar.add_task(label)
+                    bar.update(ids[label], f)
 
-                results = run_compare(config, specs, progress=tell_one)
+                results = run_compare(
+                    data, specs or all_strategies(), progress=tell_one, source=source
+                )
                 payload = {label: summary(r) for label, r in results.items()}
+        if plot is not None:
+            from ..plots import plot_compare, plot_table, title
+
+            if table_mode:
+                plot_table(table, plot, title(config, sets or ()))
+            else:
+                plot_compare(payload, plot, title(config, sets or ()))
+        if json_out is not None:
+            atomic_write_text(json_out, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     except (VpmuError, ValueError) as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -79,71 +99,60 @@ def compare(
     else:
         _print_compare(str(config), payload)
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(payload, indent=2, sort_keys=True) + "\n")
-        out.print(f"comparison written to {json_out}")
-
-
-def _progress() -> Any:
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+        out.print(f"comparison written to {json_out}", highlight=False)
+    if plot is not None:
+        out.print(f"plot written to {plot}", highlight=False)
 
 
 def _print_table(table: Any) -> None:
     """The model's cells beside the published ones, with each relative error."""
+    from ..units import percent, signed_percent
+
     title = {
         "score": "guest overhead (lost score share O/(T+O))",
         "time": "guest overhead (O/T)",
         "samples": "samples taken (% of the asked rate)",
     }[table.metric]
-    t = Table(title=f"{title}: model vs published")
-    t.add_column("", no_wrap=True)
-    for col in table.columns:
-        t.add_column(col, justify="right")
+    rows = []
     for row in table.rows:
         cells = []
         for c in (c for c in table.cells if c.row == row):
-            model = "-" if c.model_pct is None else f"{c.model_pct:.2f}%"
+            model = "n/a" if c.model_pct is None else percent(c.model_pct)
             if c.published_pct is None:
                 cells.append(model)
                 continue
-            err_s = "" if c.rel_error_pct is None else f" ({c.rel_error_pct:+.0f}%)"
-            cells.append(f"{model} vs {c.published_pct:.2f}%{err_s}")
-        t.add_row(row or "-", *cells)
-    Console(width=max(out.width, 40 + 30 * len(table.columns))).print(t)
+            err_s = "" if c.rel_error_pct is None else f" ({signed_percent(c.rel_error_pct)})"
+            cells.append(f"{model} vs {percent(c.published_pct)}{err_s}")
+        rows.append((row or "-", cells))
+    print_grid(out, f"{title}: model vs published", table.columns, rows)
 
 
 def _print_compare(config: str, everything: dict[str, dict[str, Any]]) -> None:
     """The side-by-side table; a column whose strategy refused the config reads
     ``n/a`` and its reason is printed under the table, one line each."""
-    table = Table(title=f"{config}: strategies side by side")
-    table.add_column("", no_wrap=True)
-    for label in everything:
-        table.add_column(label, justify="right")
+    from ..units import count, duration, percent
+
     refused = {label: s["n/a"] for label, s in everything.items() if "n/a" in s}
     sums = {label: s for label, s in everything.items() if "n/a" not in s}
     rows: list[tuple[str, list[str]]] = []
 
-    def num(v: Any) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
-        return f"{v:,}" if isinstance(v, int) else str(v)
-
-    def row(name: str, get: Any) -> None:
-        cells = iter([num(get(s)) for s in sums.values()])
+    def row(name: str, get: Any, fmt: Any = count) -> None:
+        cells = iter([fmt(get(s)) for s in sums.values()])
         rows.append((name, ["n/a" if lb in refused else next(cells) for lb in everything]))
 
-    row("overhead ns", lambda s: s["overhead_ns"])
-    row("overhead %", lambda s: s["overhead_pct"])
+    per_op = any(s.get("operations") for s in sums.values())
+    if per_op:
+        row(
+            "overhead per operation",
+            lambda s: s["steady_ns"] / s["operations"] if s.get("operations") else None,
+            duration,
+        )
+    else:
+        row("overhead (steady)", lambda s: s["steady_ns"], duration)
+        row("overhead % of guest time", lambda s: s["steady_pct"], percent)
+    row("  mostly", lambda s: s["dominant"] or "-", str)
+    if any(s["one_time_ns"] for s in sums.values()):
+        row("one-time costs", lambda s: s["one_time_ns"] or None, duration)
     reasons = sorted({r for s in sums.values() for r in s["exits"]})
     row("exits (all)", lambda s: sum(s["exits"].values()))
     for r in reasons:
@@ -155,8 +164,8 @@ def _print_compare(config: str, everything: dict[str, dict[str, Any]]) -> None:
         keys = sorted({k for s in sums.values() for k in s[cat]})
         for k in keys:
             row(f"{cat} {k}", lambda s, k=k, cat=cat: s[cat].get(k, 0))
-    row("count error %", lambda s: s["count_error_pct"])
-    row("host blind s", lambda s: s["host_blind_s"])
+    row("count error", lambda s: s["count_error_pct"], percent)
+    row("host blind", lambda s: s["host_blind_s"] * 1e9 or None, duration)
     wkeys = sorted(
         {
             k
@@ -166,10 +175,19 @@ def _print_compare(config: str, everything: dict[str, dict[str, Any]]) -> None:
         }
     )
     for k in wkeys:
-        row(f"workload {k}", lambda s, k=k: s["workload"].get(k))
-    for name, cells in rows:
-        table.add_row(name, *cells)
-    wide = Console(width=max(out.width, 52 + 16 * len(everything)))
-    wide.print(table)
+        fmt = duration if "_ns" in k else count  # a time in ns keeps its unit
+        row(f"workload {k}", lambda s, k=k: s["workload"].get(k), fmt)
+    print_grid(out, f"{config}: strategies side by side", list(everything), rows)
+    once = {k for s in sums.values() for k in s["one_time"]}
+    if once:
+        from ..plugins import default_manager
+        from .readout import meaning
+
+        for name in sorted(once):
+            out.print(
+                f"one-time: {name}, {meaning(default_manager(), name)}; not in the steady state",
+                highlight=False,
+                soft_wrap=True,
+            )
     for label, reason in refused.items():
         out.print(f"{label}: n/a ({reason})", highlight=False, soft_wrap=True)

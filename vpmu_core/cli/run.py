@@ -9,7 +9,9 @@ import typer
 from rich.table import Table
 
 from ..errors import VpmuError
-from .common import ConfigArg, _fail, app, out
+from .common import ConfigArg, Sets, Verbose, _fail, app, err, out
+from .progress import Progress
+from .readout import overhead_lines
 
 
 @app.command()
@@ -18,13 +20,20 @@ def run(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write the result as JSON here")
     ] = None,
+    sets: Sets = None,
+    verbose: Verbose = 0,
 ) -> None:
     """Run a config's workload and print counters, PMIs, exits and their cost."""
     from ..api import run as run_config
+    from ..overrides import configured
 
     try:
-        result = run_config(config)
-        path = json_out or (Path(result_json) if (result_json := _report_json(config)) else None)
+        data, source = configured(config, sets or ())
+        with Progress(err, "run") as bar:
+            task = bar.add_task(str(config))
+            result = run_config(data, progress=lambda f: bar.update(task, f), name=source)
+        result_json = data.get("report", {}).get("json_path")
+        path = json_out or (Path(result_json) if result_json else None)
         if path is not None:
             result.write_json(path)
     except (VpmuError, ValueError) as exc:
@@ -34,15 +43,10 @@ def run(
         out.print(f"result written to {path}")
 
 
-def _report_json(config: Path) -> str | None:
-    from ..api import load_config
-
-    cfg = load_config(config)
-    json_path: str | None = cfg.report.json_path
-    return json_path
-
-
 def _print_result(result: Any) -> None:
+    from ..plugins import default_manager
+    from ..units import count, duration, percent
+
     title = (
         f"{result.machine}: {result.backend} backend, {result.strategy} strategy, "
         f"{result.workload} workload"
@@ -50,18 +54,24 @@ def _print_result(result: Any) -> None:
     table = Table(title=title)
     for col in ("vCPU", "counter", "event", "value", "workload retired", "difference"):
         left = col in ("counter", "event")
-        table.add_column(col, justify="left" if left else "right", overflow="fold")
+        table.add_column(col, justify="left" if left else "right", no_wrap=not left)
     for row in result.counters:
         diff = "" if row.expected is None else f"{row.value - row.expected:+,}"
-        expected = "" if row.expected is None else f"{row.expected:,}"
-        table.add_row(str(row.vcpu), row.counter, row.event, f"{row.value:,}", expected, diff)
+        table.add_row(
+            str(row.vcpu),
+            row.counter,
+            row.event,
+            count(row.value),
+            count(row.expected) if row.expected is not None else "",
+            diff,
+        )
     out.print(table)
     mech = Table(title="mechanism events (ledger)")
     mech.add_column("category")
     mech.add_column("event")
     mech.add_column("count", justify="right")
-    mech.add_column("ns each", justify="right")
-    mech.add_column("total ns", justify="right")
+    mech.add_column("each", justify="right")
+    mech.add_column("total", justify="right")
     for cat, items in result.ledger.items():
         for name, n in items.items():
             key = _price_key(cat, name)
@@ -70,25 +80,20 @@ def _print_result(result: Any) -> None:
             mech.add_row(
                 cat,
                 name,
-                f"{n:,}",
-                "" if each is None else f"{each:,.0f}",
-                "" if total is None else f"{total:,.0f}",
+                count(n),
+                "" if each is None else duration(each),
+                "" if total is None else duration(total),
             )
     out.print(mech)
-    pmis = ", ".join(f"{n}" for n in result.pmis)
+    pmis = ", ".join(count(n) for n in result.pmis)
     dropped = sum(result.pmis_dropped)
-    out.print(f"PMIs delivered per vCPU: {pmis}; dropped at a masked LVTPC: {dropped}")
-    overhead = result.cost.overhead_pct
-    share = (
-        ""
-        if overhead is None
-        else f" = {overhead:.2f}% of {result.cost.guest_ns:,.0f} ns guest time"
-    )
-    out.print(f"overhead: {result.cost.total_ns:,.0f} ns{share}")
+    out.print(f"PMIs delivered per vCPU: {pmis}; dropped at a masked LVTPC: {count(dropped)}")
+    for line in overhead_lines(result.cost, result.operations, default_manager()):
+        out.print(line, highlight=False, soft_wrap=True)
     if result.count_error_pct is not None:
-        out.print(f"largest counting error: {result.count_error_pct:.3f}%")
+        out.print(f"largest counting error: {percent(result.count_error_pct)}")
     if result.host_blind_s:
-        out.print(f"host perf blind to the PMU for {result.host_blind_s:.3f} s")
+        out.print(f"host perf blind to the PMU for {duration(result.host_blind_s * 1e9)}")
 
 
 def _price_key(category: str, name: str) -> str:
