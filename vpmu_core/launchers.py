@@ -48,9 +48,11 @@ def local(workers: int | None = None) -> Runner:
                 for f in sorted(done, key=lambda f: futures[f].point):
                     finished(futures[f], f.result())
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()  # a running point is abandoned, not awaited
+            # a running point is abandoned, not awaited: its worker is stopped first,
+            # or the interpreter's exit would wait for it
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown()
 

@@ -179,4 +179,8 @@ def parse_strategies(spec: str, option: str = "--strategies") -> list[tuple[str,
 
 def strategy_label(name: str, options: dict[str, Any]) -> str:
     """The column name of a strategy and its options: ``name:key=value...``, keys sorted."""
-    return name + "".join(f":{k}={v}" for k, v in sorted(options.items()))
+
+    def text(v: Any) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)  # as typed: TOML's true
+
+    return name + "".join(f":{k}={text(v)}" for k, v in sorted(options.items()))

@@ -127,6 +127,7 @@ def plot_sweep(
         nrows, cols, figsize=(5.2 * cols, 3.9 * nrows), squeeze=False, sharey=True
     )
     markers = "osD^v<>"
+    highest = 0.0
     for f, facet in enumerate(facets):
         ax = axes[f // cols][f % cols]
         where = dict(zip(facet_keys, facet, strict=True))
@@ -150,6 +151,7 @@ def plot_sweep(
                     pts.append((pos, float("nan")))
                 else:
                     pts.append((pos, float(row[metric]) * scale))
+                    highest = max(highest, pts[-1][1])
             ax.plot(
                 [p for p, _ in pts],
                 [v for _, v in pts],
@@ -164,7 +166,6 @@ def plot_sweep(
         ax.set_xlabel(axis_label(x_key) + (", log scale" if spread else ""))
         if f % cols == 0:
             ax.set_ylabel(ylabel)
-        ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         if where:
             ax.set_title(", ".join(f"{k} = {v}" for k, v in where.items()), fontsize=10)
@@ -178,9 +179,22 @@ def plot_sweep(
             )
     for f in range(n, nrows * cols):
         axes[f // cols][f % cols].set_visible(False)
-    axes[0][0].legend(title="strategy", fontsize=9)
+    # one scale from 0 for every facet, set once all are drawn (sharey would keep the
+    # first facet's limits)
+    axes[0][0].set_ylim(0, highest * 1.08 if highest > 0 else 1)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        names,
+        title="strategy",
+        fontsize=9,
+        loc="lower center",
+        ncol=min(len(names), 3),
+        frameon=False,
+    )
     fig.suptitle(f"{config or 'config'}\nsteady-state overhead vs {x_key}", fontsize=11)
-    fig.tight_layout()
+    legend_rows = (len(names) + 2) // 3
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * legend_rows / nrows, 1, 1))
     _save(fig, path)
 
 
@@ -193,30 +207,27 @@ def _bars(
     title: str,
     path: str | Path,
 ) -> None:
-    """Grouped bars: one group per ``groups`` item, one bar per series; a published
-    figure is a black bar-wide line; a missing value is labelled ``n/a``."""
+    """Grouped bars: one group per ``groups`` item, one bar per series, each labelled
+    with its value (``n/a`` where the strategy refused); a published figure is a black
+    line across its bar. One group of bars is labelled by series on the x axis instead."""
     plt = _pyplot()
+    single = len(groups) == 1
     width = 0.8 / max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + 1.1 * len(groups) * len(series)), 4.4))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.6 + 1.15 * len(groups) * len(series)), 4.6))
     top = max([v for v in values.values() if v is not None] + list(published.values()) + [0.0])
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     marked = False
     for s, name in enumerate(series):
         xs = [g + (s - (len(series) - 1) / 2) * width for g in range(len(groups))]
         hs = [values.get((grp, name)) for grp in groups]
-        bars = ax.bar(xs, [0.0 if h is None else h for h in hs], width * 0.92, label=name)
-        for x, h, bar in zip(xs, hs, bars, strict=True):
-            label = "n/a" if h is None else (f"{h:.3g}")
-            ax.annotate(
-                label,
-                (x, 0.0 if h is None else h),
-                xytext=(0, 2),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=8,
-            )
-            del bar
-        for x, grp in zip(xs, groups, strict=True):
+        ax.bar(
+            xs,
+            [0.0 if h is None else h for h in hs],
+            width * 0.92,
+            label=None if single else name,
+            color=colors[s % len(colors)],
+        )
+        for x, h, grp in zip(xs, hs, groups, strict=True):
             pub = published.get((grp, name))
             if pub is not None:
                 ax.hlines(
@@ -228,13 +239,36 @@ def _bars(
                     label=None if marked else "published",
                 )
                 marked = True
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(groups)
+            label = "n/a" if h is None else f"{h:.3g}"
+            if pub is not None:
+                label += f"\n(published {pub:.3g})"
+            ax.annotate(
+                label,
+                (x, max(0.0 if h is None else h, pub or 0.0)),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+    if single:
+        ax.set_xticks([(s - (len(series) - 1) / 2) * width for s in range(len(series))])
+        ax.set_xticklabels(series, rotation=20 if len(series) > 4 else 0)
+    else:
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels(groups)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, top * 1.15 if top > 0 else 1)
+    ax.set_ylim(0, top * 1.25 if top > 0 else 1)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=9)
-    ax.set_title(title)
+    if not single or marked:
+        ax.legend(
+            fontsize=9,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.1),
+            ncol=min(len(series) + int(marked), 4),
+            frameon=False,
+        )
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     _save(fig, path)
 
@@ -253,8 +287,8 @@ def plot_table(table: Any, path: str | Path, config: str | None) -> None:
         if c.published_pct is not None
     }
     groups = [r or "-" for r in table.rows]
-    title = f"{config or table.config}: model vs published"
-    _bars(groups, table.columns, values, published, ylabel, title, path)
+    heading = f"{config or table.config}\nthe model vs the published figures"
+    _bars(groups, table.columns, values, published, ylabel, heading, path)
 
 
 def plot_compare(payload: dict[str, dict[str, Any]], path: str | Path, config: str | None) -> None:
@@ -273,5 +307,5 @@ def plot_compare(payload: dict[str, dict[str, Any]], path: str | Path, config: s
         if per_op
         else "overhead (% of guest time, steady state)"
     )
-    title = f"{config}: strategies side by side"
-    _bars([""], list(payload), values, {}, ylabel, title, path)
+    heading = f"{config}\nstrategies side by side (n/a: the strategy refuses this config)"
+    _bars([""], list(payload), values, {}, ylabel, heading, path)

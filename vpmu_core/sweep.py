@@ -207,7 +207,7 @@ def serial(tasks: list[Task], finished: Callable[[Task, dict[str, Any]], None]) 
 
 # ------------------------------------------------------------------- outputs
 def to_json(sweep: Plan, rows: list[dict[str, Any]]) -> str:
-    return json.dumps(sweep.header() | {"rows": rows}, indent=2, sort_keys=True) + "\n"
+    return json.dumps(sweep.header() | {"rows": rows}, indent=2) + "\n"  # params in their order
 
 
 def read_resume(path: str | Path, sweep: Plan) -> list[dict[str, Any]]:

@@ -130,42 +130,71 @@ def sweep(
 
 
 def _print_sweep(config: str, grid: Any, rows: list[dict[str, Any]]) -> None:
-    """One line per point and strategy: the parameters, then what a reader compares."""
+    """One line per point and strategy: the parameters, then what a reader compares.
+
+    Off a wide terminal the figures are split over as many tables as it takes to fit,
+    each repeating the parameters and the strategy, rather than folding a cell.
+    """
     from ..units import count, duration, percent
 
     per_op = any(r.get("ns_per_operation") is not None for r in rows)
-    table = Table(title=f"{config}: sweep of {', '.join(grid.params)}", title_justify="left")
-    for key in grid.params:
-        table.add_column(key, no_wrap=True)
-    table.add_column("strategy", no_wrap=True)
-    heads = ["per operation" if per_op else "overhead", "one-time", "mostly", "exits"]
-    heads += ["perf ops", "PMIs injected", "count error", "samples lost"]
-    for head in heads:
-        table.add_column(head, justify="right" if head != "mostly" else "left", no_wrap=True)
-    refused = []
-    for r in rows:
-        cells = [str(r[k]) for k in grid.params] + [r["strategy"]]
-        if "n/a" in r:
-            table.add_row(*cells, "n/a", *[""] * (len(heads) - 1))
-            refused.append(f"point {r['point']} {r['strategy']}: n/a ({r['n/a']})")
-            continue
-        lead = duration(r["ns_per_operation"]) if per_op else percent(r["overhead_pct"])
-        table.add_row(
-            *cells,
-            lead,
-            duration(r["one_time_ns"]) if r["one_time_ns"] else "-",
-            r["dominant"] or "-",
-            count(sum(r["exits"].values())),
-            count(sum(r["perf_ops"].values())),
-            count(r["pmis"].get("injected", 0)),
-            percent(r["count_error_pct"]),
-            count(r["samples_lost"]),
-        )
-    need = sum(
-        max([len(str(c.header))] + [len(str(x)) for x in c.cells]) + 3 for c in table.columns
-    )
-    Console(width=max(out.width, need + 1), file=out.file).print(table)
+    keys: list[tuple[str, list[str]]] = [(k, [str(r[k]) for r in rows]) for k in grid.params]
+    names = list(grid.strategies)
+    short = {n: n for n in names}
+    figures: list[tuple[str, Any]] = [
+        (
+            "per operation" if per_op else "overhead",
+            (lambda r: duration(r["ns_per_operation"]))
+            if per_op
+            else (lambda r: percent(r["overhead_pct"])),
+        ),
+        ("one-time", lambda r: duration(r["one_time_ns"]) if r["one_time_ns"] else "-"),
+        ("mostly", lambda r: r["dominant"] or "-"),
+        ("exits", lambda r: count(sum(r["exits"].values()))),
+        ("perf ops", lambda r: count(sum(r["perf_ops"].values()))),
+        ("PMIs injected", lambda r: count(r["pmis"].get("injected", 0))),
+        ("count error", lambda r: percent(r["count_error_pct"])),
+        ("samples lost", lambda r: count(r["samples_lost"])),
+    ]
+    cols = [
+        (h, [("n/a" if i == 0 else "") if "n/a" in r else get(r) for r in rows])
+        for i, (h, get) in enumerate(figures)
+    ]
+
+    def width(col: tuple[str, list[str]]) -> int:
+        return max([len(w) for w in col[0].split()] + [len(c) for c in col[1]]) + 3
+
+    whole = sum(width(c) for c in keys) + max(map(len, names)) + 4 + sum(map(width, cols))
+    if whole > out.width and max(map(len, names)) > 12:
+        short = {n: f"[{i}]" for i, n in enumerate(names, start=1)}  # named under the table
+    keys.append(("strategy", [short[r["strategy"]] for r in rows]))
+    lead = sum(width(c) for c in keys) + 1
+    tables: list[list[tuple[str, list[str]]]] = [[]]
+    for col in cols:
+        used = lead + sum(width(c) for c in tables[-1])
+        if tables[-1] and used + width(col) > out.width:
+            tables.append([])
+        tables[-1].append(col)
+    for n, part in enumerate(tables):
+        title = f"{config}: sweep of {', '.join(grid.params)}" if n == 0 else None
+        table = Table(title=title, title_justify="left")
+        for head, _ in keys:
+            table.add_column(head, no_wrap=True)
+        for head, _ in part:
+            table.add_column(head, justify="left" if head == "mostly" else "right")
+        for i in range(len(rows)):
+            table.add_row(*(c[1][i] for c in keys), *(c[1][i] for c in part))
+        need = lead + sum(width(c) for c in part)
+        Console(width=max(out.width, need), file=out.file).print(table)
+    for name in names:
+        if short[name] != name:
+            out.print(f"{short[name]} {name}", highlight=False, soft_wrap=True)
     what = "steady-state time per operation" if per_op else "steady-state % of guest time"
     out.print(f"overhead: {what}; one-time costs apart", highlight=False)
-    for line in refused:
-        out.print(line, highlight=False, soft_wrap=True)
+    for r in rows:
+        if "n/a" in r:
+            out.print(
+                f"point {r['point']} {r['strategy']}: n/a ({r['n/a']})",
+                highlight=False,
+                soft_wrap=True,
+            )
