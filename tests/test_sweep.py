@@ -154,3 +154,13 @@ def test_cli_sweep_refuses_before_running(tmp_path: Path) -> None:
     assert not (tmp_path / "c").exists()
     res = CliRunner().invoke(app, ["sweep", str(REGISTER), "--param", "a=1", "--plot", "x.gif"])
     assert res.exit_code == 2 and "--plot = 'x.gif': a .png or .svg file" in res.output
+
+
+def test_without_strategies_each_point_runs_its_own_strategy() -> None:
+    grid = sw.plan(REGISTER, ["strategy.name=emulated-legacy,register"])
+    assert grid.strategies == ["emulated-legacy", "register"]
+    rows = sw.run(grid, sw.serial)
+    assert [(r["strategy"], r["ns_per_operation"]) for r in rows] == [
+        ("emulated-legacy", 56600.0),
+        ("register", 2496.0),
+    ]

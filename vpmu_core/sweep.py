@@ -99,9 +99,7 @@ def plan(
         parsed[key] = texts
     if not parsed:
         raise ConfigError("--param", None, "sweep at least one key: --param KEY=V1,V2,...")
-    specs = strategies or [(str(data.get("strategy", {}).get("name", "emulated")), {})]
-    labels = [strategy_label(n, o) for n, o in specs]
-    out = Plan(source, list(sets), parsed, labels)
+    out = Plan(source, list(sets), parsed, [])
     single = _single_process(data, pm)
     for i, point in enumerate(grid(parsed), start=1):
         where = f"{source or 'config'}, {describe(i, point)}"
@@ -110,8 +108,14 @@ def plan(
         except ConfigError as exc:
             raise exc.with_source(where) from None
         point_data = apply(point_data, single)
+        # without --strategies, the point's own strategy (a --param may sweep it)
+        own = point_data.get("strategy", {}).get("name", "emulated")
+        specs = strategies or [(str(own), {})]
         tasks = []
-        for (name, options), label in zip(specs, labels, strict=True):
+        for name, options in specs:
+            label = strategy_label(name, options)
+            if label not in out.strategies:
+                out.strategies.append(label)
             refused = check_column(point_data, name, options, pm, where)
             reason = None if refused is None else refused.reason
             tasks.append(Task(i, point, label, name, options, point_data, reason))
