@@ -12,6 +12,7 @@ from ..errors import VpmuError
 from .common import ConfigArg, Sets, Verbose, _fail, app, err, out
 from .progress import Progress
 from .readout import overhead_lines
+from .tables import print_whole
 
 
 @app.command()
@@ -54,7 +55,7 @@ def _print_result(result: Any) -> None:
     table = Table(title=title)
     for col in ("vCPU", "counter", "event", "value", "workload retired", "difference"):
         left = col in ("counter", "event")
-        table.add_column(col, justify="left" if left else "right", no_wrap=not left)
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for row in result.counters:
         diff = "" if row.expected is None else f"{row.value - row.expected:+,}"
         table.add_row(
@@ -65,7 +66,7 @@ def _print_result(result: Any) -> None:
             count(row.expected) if row.expected is not None else "",
             diff,
         )
-    out.print(table)
+    print_whole(out, table)
     mech = Table(title="mechanism events (ledger)")
     mech.add_column("category")
     mech.add_column("event")
@@ -84,7 +85,7 @@ def _print_result(result: Any) -> None:
                 "" if each is None else duration(each),
                 "" if total is None else duration(total),
             )
-    out.print(mech)
+    print_whole(out, mech)
     pmis = ", ".join(count(n) for n in result.pmis)
     dropped = sum(result.pmis_dropped)
     out.print(f"PMIs delivered per vCPU: {pmis}; dropped at a masked LVTPC: {count(dropped)}")

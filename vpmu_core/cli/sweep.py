@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import VpmuError
 from .common import ConfigArg, Sets, Verbose, _fail, app, err, out
 from .progress import Progress
+from .tables import print_whole
 
 
 @app.command()
@@ -184,8 +184,7 @@ def _print_sweep(config: str, grid: Any, rows: list[dict[str, Any]]) -> None:
             table.add_column(head, justify="left" if head == "mostly" else "right")
         for i in range(len(rows)):
             table.add_row(*(c[1][i] for c in keys), *(c[1][i] for c in part))
-        need = lead + sum(width(c) for c in part)
-        Console(width=max(out.width, need), file=out.file).print(table)
+        print_whole(out, table)
     for name in names:
         if short[name] != name:
             out.print(f"{short[name]} {name}", highlight=False, soft_wrap=True)

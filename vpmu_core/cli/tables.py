@@ -28,6 +28,15 @@ def headers(
     return short, [f"{s} {label}" for s, label in zip(short, labels, strict=True)]
 
 
+def print_whole(console: Console, table: Table) -> None:
+    """Print ``table`` without folding or cutting a cell: as wide as its widest row
+    needs, wider than the terminal only when it must be."""
+    from rich.measure import Measurement
+
+    need = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    Console(width=max(console.width, need), file=console.file).print(table)
+
+
 def print_grid(
     console: Console,
     title: str,
@@ -40,13 +49,11 @@ def print_grid(
     cell = max((len(c) for _, cells in rows for c in cells), default=0)
     heads, legend = headers(labels, first, cell, console.width)
     table = Table(title=title, title_justify="left")
-    narrow = first + 4 + sum(max(len(h), cell) + 3 for h in heads)
     table.add_column("", no_wrap=True)
     for head in heads:
         table.add_column(head, justify="right", no_wrap=True)
     for name, cells in rows:
         table.add_row(name, *cells)
-    # wider than the terminal rather than a number folded over two lines
-    Console(width=max(console.width, narrow), file=console.file).print(table)
+    print_whole(console, table)
     for line in legend:
         console.print(line, highlight=False, soft_wrap=True)
