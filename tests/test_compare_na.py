@@ -61,6 +61,7 @@ def test_cli_marks_the_column_and_prints_the_reason(tmp_path: Path) -> None:
     res = CliRunner().invoke(
         app,
         ["compare", str(cfg), "--strategies", "emulated,fastpath,mediated", "--json", str(out)],
+        env={"COLUMNS": "200"},  # one table: every column on the same line
     )
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()

@@ -60,3 +60,19 @@ def test_long_strategy_names_become_numbered_headers_with_a_legend() -> None:
         ["[1] emulated", "[2] mediated:passthrough_controls=true"],
     )
     assert headers(["a", "b"], 50, 10, 60) == (["a", "b"], [])  # no narrower with numbers
+
+
+def test_compare_tables_fit_80_columns_and_name_every_strategy() -> None:
+    from typer.testing import CliRunner
+
+    from vpmu_core.cli import app
+
+    res = CliRunner().invoke(
+        app, ["compare", str(ROOT / "configs" / "seed-register.toml")], env={"COLUMNS": "80"}
+    )
+    assert res.exit_code == 0, res.output
+    table_lines = [line for line in res.output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table_lines and max(len(line) for line in table_lines) <= 80
+    heads = " ".join(line for line in table_lines if line.startswith("┃"))
+    for name in ("emulated-legacy", "emulated", "register", "fastpath", "mediated"):
+        assert f" {name} " in heads

@@ -43,17 +43,26 @@ def print_grid(
     labels: Sequence[str],
     rows: Sequence[tuple[str, Sequence[str]]],
 ) -> None:
-    """A row-name column and one right-aligned column per label, never wider than
-    the terminal; long labels become numbered headers with a legend."""
+    """A row-name column and one right-aligned column per label, within the terminal:
+    long labels become numbered headers with a legend, and columns that still do not
+    fit go on to further tables that repeat the row names."""
     first = max((len(name) for name, _ in rows), default=0)
     cell = max((len(c) for _, cells in rows for c in cells), default=0)
     heads, legend = headers(labels, first, cell, console.width)
-    table = Table(title=title, title_justify="left")
-    table.add_column("", no_wrap=True)
-    for head in heads:
-        table.add_column(head, justify="right", no_wrap=True)
-    for name, cells in rows:
-        table.add_row(name, *cells)
-    print_whole(console, table)
+    per = [max([len(h)] + [len(cells[i]) for _, cells in rows]) + 3 for i, h in enumerate(heads)]
+    chunks: list[list[int]] = [[]]
+    for i, w in enumerate(per):
+        used = first + 4 + sum(per[j] for j in chunks[-1])
+        if chunks[-1] and used + w > console.width:
+            chunks.append([])
+        chunks[-1].append(i)
+    for n, chunk in enumerate(chunks):
+        table = Table(title=title if n == 0 else None, title_justify="left")
+        table.add_column("", no_wrap=True)
+        for i in chunk:
+            table.add_column(heads[i], justify="right", no_wrap=True)
+        for name, cells in rows:
+            table.add_row(name, *(cells[i] for i in chunk))
+        print_whole(console, table)
     for line in legend:
         console.print(line, highlight=False, soft_wrap=True)
