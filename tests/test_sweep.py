@@ -164,3 +164,21 @@ def test_without_strategies_each_point_runs_its_own_strategy() -> None:
         ("emulated-legacy", 56600.0),
         ("register", 2496.0),
     ]
+
+
+def test_python_m_sweep_in_a_process_pool() -> None:
+    # the command as a module, its points in spawned worker processes
+    import subprocess
+    import sys
+
+    args = ["sweep", str(REGISTER), "--param", "workload.writes=1,2", "--workers", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "vpmu_core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout.count("emulated-legacy") >= 1

@@ -2,5 +2,4 @@
 
 from . import main
 
-if __name__ == "__main__":  # a sweep's spawned workers import this module again
-    main()
+main()
