@@ -8,8 +8,11 @@ minutes in CI, is read wrong or not at all.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 import vpmu_core as vpmu
@@ -76,3 +79,30 @@ def test_compare_tables_fit_80_columns_and_name_every_strategy() -> None:
     heads = " ".join(line for line in table_lines if line.startswith("┃"))
     for name in ("emulated-legacy", "emulated", "register", "fastpath", "mediated"):
         assert f" {name} " in heads
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["create", "create_sched_rcu", "release", "period", "reuse"]),
+        st.integers(0, 10**6),
+    ),
+    st.dictionaries(
+        st.sampled_from(["wrmsr:eventsel", "rdpmc", "host_pmi"]), st.integers(0, 10**6)
+    ),
+)
+def test_steady_and_one_time_costs_split_the_total(
+    perf: dict[str, int], exits: dict[str, int]
+) -> None:
+    from vpmu_core.costs import CostTable, price
+
+    priced = price({"perf_ops": perf, "exits": exits}, CostTable(), 1e9)
+    rcu = perf.get("create_sched_rcu", 0)
+    assert priced.one_time == ({"perf:create_sched_rcu": rcu * 21_000_000.0} if rcu else {})
+    assert math.isclose(
+        priced.steady_ns + sum(priced.one_time.values()), priced.total_ns, rel_tol=1e-12
+    )
+    steady = {k: v for k, v in priced.by_mechanism.items() if k not in priced.one_time}
+    if any(steady.values()):
+        assert priced.dominant is not None
+        assert steady[priced.dominant] == max(steady.values())
+    assert priced.steady_pct == 100.0 * priced.steady_ns / 1e9
