@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from ..events import check_names, config_catalog
+
 if TYPE_CHECKING:
     from ..machine import Machine
 
@@ -46,6 +48,12 @@ class Workload:
     @classmethod
     def check(cls, config: Any, plugins: Any) -> None:
         """Refuse (ConfigError) a whole config this workload cannot run."""
+        wl = config.workload
+        catalog = config_catalog(config, plugins)
+        for key in ("events", "event", "mix"):
+            names = getattr(wl, key, None)
+            if names is not None:
+                check_names(catalog, f"workload.{key}", [names] if key == "event" else [*names])
 
     def run(self) -> WorkloadOutput:
         raise NotImplementedError
