@@ -279,7 +279,7 @@ def test_event_names(make_machine: Any) -> None:
         "zen2": common | zen_cache | {"stalled-cycles-frontend": ((0xA9, 0),)},
         "zen4": common
         | zen_cache
-        | {"stalled-cycles-frontend": ((0xA9, 0),), "ref-cycles": ((0x120, 0),)},
+        | {"stalled-cycles-frontend": ((0xA9, 0),), "ref-cycles": ((0x120, 1),)},
     }
     for event_map, table in want.items():
         machine = make_machine(amd(event_map=event_map))

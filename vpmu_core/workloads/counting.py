@@ -6,7 +6,7 @@ next GP counter the vCPU has (by index: a PMU may have holes); the mix is retire
 in ``steps`` slices split between CPL3 and CPL0 by ``user_share``. The report
 sets each counter against the ground truth: the events of the mix its privilege
 filter sees. An instructions counter reads a
-little more: the guest's own WRMSR/RDMSR/RDPMC are instructions too, and the
+little more: the guest's own WRMSR/RDMSR/RDPMC/CPUID are instructions too, and the
 report shows that difference rather than hiding it.
 """
 

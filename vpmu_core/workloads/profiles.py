@@ -58,7 +58,7 @@ def _rates(**kw: float) -> CplRates:
 
 # perf's `ref-cycles` is Intel fixed counter 2 (CPU_CLK_UNHALTED.REF_TSC: unhalted
 # cycles at the TSC rate, taken equal to the 2.5 GHz guest clock) and, on Zen 4,
-# PMCx120 (unhalted cycles at P0, like MPERF); `bus-cycles` is Intel's 0x013C
+# PMCx120 umask 1 (unhalted cycles at P0, like MPERF); `bus-cycles` is Intel's 0x013C
 # (CPU_CLK_UNHALTED.REF_XCLK), unhalted cycles of the reference clock. Estimate: a
 # 100 MHz reference against the 2.5 GHz clock (the SDM gives no rate; 100 MHz is
 # the reference of Skylake-class cores), so 0.04 bus cycles per reference cycle.

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError, GuestFault
+from ..events import Catalog, UnknownEvent, catalog_of
 from .base import CounterRow, Workload, WorkloadOutput
 from .profiles import Profile, Truth, resolve
 
@@ -80,8 +81,13 @@ def _cpl(opts: list[str], line: int) -> int:
     return cpl
 
 
-def parse(text: str, events: set[str], vcpus: int, pcpus: int) -> list[Op]:
-    """Every line checked before anything runs; the first bad one raises TraceError."""
+def parse(text: str, events: Catalog, vcpus: int, pcpus: int) -> list[Op]:
+    """Every line checked before anything runs; the first bad one raises TraceError.
+
+    ``run N EVENT`` takes any of perf's spellings (vpmu_core.events) and stores the
+    event it retires: a raw spelling with qualifier bits (cmask, inv, edge) names
+    how a counter counts, not an event, and is refused.
+    """
     ops: list[Op] = []
     for n, raw in enumerate(text.splitlines(), start=1):
         words = raw.split("#", 1)[0].split()
@@ -114,10 +120,16 @@ def parse(text: str, events: set[str], vcpus: int, pcpus: int) -> list[Op]:
                 raise TraceError(where, raw.strip(), "usage: run N cycles|EVENT [cpl=N]")
             count = _int(rest[0], n, "N")
             what = rest[1]
-            if what != "cycles" and what not in events:
-                raise TraceError(
-                    where, what, f"unknown event; known: cycles, {', '.join(sorted(events))}"
-                )
+            if what != "cycles":
+                try:
+                    spec = events.parse(what)
+                except UnknownEvent as exc:
+                    raise TraceError(where, what, str(exc)) from None
+                if spec.qual:
+                    raise TraceError(
+                        where, what, "has qualifier bits: they program a counter; run the event"
+                    )
+                what = spec.base
             ops.append(Op(n, verb, (count, what, _cpl(rest[2:], n))))
         elif verb == "sched":
             if rest not in (["out"], ["in"]):
@@ -156,8 +168,9 @@ class Trace(Workload):
 
     def run(self) -> WorkloadOutput:
         m = self.machine
-        events = set(m.vcpus[0].pmu.events)
-        ops = parse(self._text(), events, len(m.vcpus), len(m.host.pcpus))
+        pmu = m.vcpus[0].pmu
+        events = set(pmu.events)
+        ops = parse(self._text(), catalog_of(pmu.events, pmu.caps), len(m.vcpus), len(m.host.pcpus))
         profile = resolve(self.config.profile)
         truth = Truth(profile)
         names = sorted(

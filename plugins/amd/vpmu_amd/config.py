@@ -46,7 +46,7 @@ class AmdConfig(BaseModel):
         "zen4",
         description="which of Linux's AMD generic-event maps the guest's perf uses (it picks by "
         "CPU family): k7 (K7 to family 16h), zen1, zen2 (Zen 2 and 3), zen4 (Zen 4 and "
-        "later: ref-cycles is PMCx120)",
+        "later: ref-cycles is PMCx120 umask 1)",
     )
     kvm_cap: bool = Field(
         True,

@@ -47,7 +47,7 @@ PERFMON_V2 = 1 << 0  # CPUID 0x80000022 EAX
 # both read at 03c601927b67; "zen2" (Zen 2 and 3: stalled-cycles-frontend is PMCx0A9,
 # no backend event) and the rename of f17h to zen1 are c7b2edd8377b ("perf/x86/amd/core:
 # Update and fix stalled-cycles-* events for Zen 2 and later"); "zen4" (Zen 4 and
-# family 1Ah) adds ref-cycles = PMCx120, config 0x100000120, in 68cdf1e6e8f2 ("Define a
+# family 1Ah) adds ref-cycles = PMCx120 umask 1, config 0x100000120, in 68cdf1e6e8f2 ("Define a
 # proper ref-cycles event for Zen 4 and later"). AMD maps no bus-cycles. On Zen,
 # cache-references/-misses are L2 events (0xff60, 0x0964) a core counter counts.
 _COMMON: tuple[tuple[str, int, int], ...] = (
@@ -79,7 +79,7 @@ EVENT_MAPS: dict[str, tuple[tuple[str, int, int], ...]] = {
         *_COMMON,
         *_ZEN_CACHE,
         ("stalled-cycles-frontend", 0xA9, 0x00),
-        ("ref-cycles", 0x120, 0x00),
+        ("ref-cycles", 0x120, 0x01),
     ),
 }
 
