@@ -315,19 +315,16 @@ class Vcpu:
 
         CPUID always exits (VMX exits on it unconditionally, KVM intercepts it on
         SVM) and KVM completes it: kvm_emulate_cpuid -> kvm_skip_emulated_instruction
-        -> kvm_pmu_instruction_retired (arch/x86/kvm/x86.c, pmu.c), so it counts on
-        the instructions counters enabled, like an exiting WRMSR. It is no branch.
+        -> kvm_pmu_instruction_retired (arch/x86/kvm/cpuid.c, x86.c, pmu.c), so it
+        counts on the instructions counters enabled, like an exiting WRMSR. It is no
+        branch. Not the hot path: it rebuilds the matcher list it reads.
         """
         found = self.cpuid_table(leaf, subleaf)
         self._exits["cpuid"] += 1
-        user = self._user
-        ins = self._ins[user]
-        if ins is None:
-            ins = self._instruction_counters(user)
+        ins = self._instruction_counters(self._user)
         if ins:
             self._count_own(ins, True)
-        if self._pending:
-            self._enter()
+        self.sync()
         return found
 
     def cpuid_table(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:

@@ -151,7 +151,20 @@ def test_unknown_event_is_named(build: Any) -> None:
     c["fields"][1]["event"] = "cache-teleports"
     msg = _error(build, c)
     assert "grouped.counters[0].fields[1].event = 'cache-teleports'" in msg
-    assert "unknown event on backend 'intel'" in msg
+    assert msg.startswith(
+        "grouped.counters[0].fields[1].event = 'cache-teleports': unknown event; known: "
+    )
+    c["fields"][1]["event"] = "cpu/event=0xc4,cmask=1/"
+    assert _error(build, c) == (
+        "grouped.counters[0].fields[1].event = 'cpu/event=0xc4,cmask=1/': "
+        "a field counts an event: no cmask/inv/edge"
+    )
+    c["fields"][1]["event"] = "r00c5"  # perf's raw spelling of branch-misses is one
+    cpu = build(grouped_config([c])).vcpus[0]
+    assert [v.key for v in cpu.counters[next(iter(cpu.ext["grouped"])).idx].views][1] == (
+        0xC5,
+        0,
+    )
 
 
 def test_msr_claimed_twice_names_both(build: Any) -> None:

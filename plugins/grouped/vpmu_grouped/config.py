@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vpmu_core.allinone import INDEX_BASE
 from vpmu_core.errors import ConfigError
+from vpmu_core.events import Catalog, check_names
 
 GENERIC_BASE = 56
 """Generic all-in-one counters default to 56 and up, past Linux's eight metric indices."""
@@ -106,16 +107,13 @@ def _check_fields(where: str, c: CounterConfig) -> None:
         taken.append((j, f.offset, top))
 
 
-def check_against_backend(cfg: Any, event_names: list[str]) -> None:
-    """Cross-checks that need the whole config: events the backend knows."""
+def check_against_backend(cfg: Any, catalog: Catalog) -> None:
+    """Cross-checks that need the whole config: each field's event, as perf spells it
+    on the backend, without qualifier bits (a field counts a host event's events)."""
     grouped: GroupedConfig = cfg.grouped
-    known = set(event_names)
     for i, c in enumerate(grouped.counters):
         for j, f in enumerate(c.fields):
-            if f.event not in known:
-                raise ConfigError(
-                    f"grouped.counters[{i}].fields[{j}].event",
-                    f.event,
-                    f"unknown event on backend {cfg.pmu.backend!r}; known: "
-                    + ", ".join(sorted(known)),
-                )
+            where = f"grouped.counters[{i}].fields[{j}].event"
+            (spec,) = check_names(catalog, where, [f.event])
+            if spec.qual:
+                raise ConfigError(where, f.event, "a field counts an event: no cmask/inv/edge")
