@@ -281,3 +281,43 @@ def test_vpmu_run_prints_the_perf_spellings(config: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "ref-cycles" in done.stdout and "cpu/event=0xc0," in done.stdout
+
+
+def test_an_inline_profile_names_events_like_a_config() -> None:
+    profile = {"user": {"rates": {"instructions": 1.0, "bus-cycle": 0.1}}}
+    with pytest.raises(ConfigError) as exc:
+        vpmu.load_config({"pmu": INTEL, "workload": {"kind": "perf-stat", "profile": profile}})
+    assert str(exc.value).startswith(
+        "workload.profile.user.rates = 'bus-cycle': unknown event; did you mean bus-cycles"
+    )
+    # a raw event's rate, spelt r01c2 or r1c2, drives a raw counter
+    profile = {"user_share": 1.0, "user": {"rates": {"r01c2": 0.5}}}
+    m = machine(
+        INTEL,
+        workload={"kind": "perf-stat", "events": ["r01c2"], "duration_ms": 1, "profile": profile},
+    )
+    row = simulate(m, [0])[0].rows[0]
+    assert row["event"] == "r01c2"
+    assert row["truth"] == 1_250_000 and row["value"] == row["truth"]
+
+
+def test_a_trace_runs_perf_spellings() -> None:
+    text = "\n".join(
+        [
+            "wrmsr 0x186 0x4301c2",  # PERFEVTSEL0: r01c2
+            "run 10 r01c2",
+            "run 5 cpu/event=0xc2,umask=0x1/",
+            "run 7 branch-instructions",
+            "rdpmc 0",
+            "expect rdpmc 0 15",
+        ]
+    )
+    out = vpmu.run({"pmu": INTEL, "workload": {"kind": "trace", "text": text}})
+    assert out.extra["mismatches"] == []
+    assert out.extra["reads"][0]["value"] == 15
+    m = machine(INTEL, workload={"kind": "trace", "text": "run 1 cpu/event=0xc0,cmask=2/"})
+    with pytest.raises(ConfigError, match=r"^trace line 1 = 'cpu/event=0xc0,cmask=2/': has qual"):
+        vpmu.run(m.config)
+    m = machine(INTEL, workload={"kind": "trace", "text": "run 1 ref-cycle"})
+    with pytest.raises(ConfigError, match=r"^trace line 1 = 'ref-cycle': unknown event; did"):
+        vpmu.run(m.config)

@@ -54,6 +54,12 @@ class Workload:
             names = getattr(wl, key, None)
             if names is not None:
                 check_names(catalog, f"workload.{key}", [names] if key == "event" else [*names])
+        profile = getattr(wl, "profile", None)
+        if isinstance(profile, BaseModel):  # an inline profile: its rates name events
+            for cpl in ("user", "kernel"):
+                rates = getattr(profile, cpl).rates
+                names = [n for n in rates if n != "cycles"]
+                check_names(catalog, f"workload.profile.{cpl}.rates", names)
 
     def run(self) -> WorkloadOutput:
         raise NotImplementedError
