@@ -141,6 +141,21 @@ def test_unknown_spellings_are_one_line(pmu: dict[str, Any], spelling: str, mess
     assert str(exc.value) == message
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("ref-tsc", "ref-cycles"),
+        ("llc-misses", "cache-misses"),
+        ("llc-references", "cache-references"),
+    ],
+)
+def test_vpmus_old_names_are_refused_with_perfs(old: str, new: str) -> None:
+    with pytest.raises(
+        UnknownEvent, match=f"^unknown event; perf \\(and vpmu since\\) calls it {new}; "
+    ):
+        parse(INTEL, old)
+
+
 def test_a_config_names_the_key_and_the_close_matches() -> None:
     with pytest.raises(ConfigError) as exc:
         vpmu.load_config({"pmu": ZEN4, "workload": {"kind": "perf-stat", "events": ["ref-cycle"]}})

@@ -37,6 +37,14 @@ from .errors import ConfigError
 #: perf's second names of generic events (``perf list``: "cpu-cycles OR cycles").
 ALIASES: dict[str, str] = {"cpu-cycles": "cycles", "branch-instructions": "branches"}
 
+#: vpmu's names before it spoke perf's: refused (an alias would keep the old meaning
+#: of ``ref-cycles`` ambiguous), but named in the error.
+RENAMED: dict[str, str] = {
+    "ref-tsc": "ref-cycles",
+    "llc-references": "cache-references",
+    "llc-misses": "cache-misses",
+}
+
 _RAW = re.compile(r"r([0-9a-fA-F]{1,16})")
 _PMU = re.compile(r"cpu/([^/]*)/")
 _FIELD = re.compile(r"config:(\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)")
@@ -103,6 +111,8 @@ class Catalog:
         known = self.names_with_aliases()
         close = difflib.get_close_matches(text, known, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}? " if close else ""
+        if RENAMED.get(text) in self.names:
+            hint = f"perf (and vpmu since) calls it {RENAMED[text]}; "
         terms = ",".join(t for t, _ in self.event_format)
         return f"unknown event; {hint}known: {', '.join(known)}; or raw rNNNN / cpu/{terms}/"
 
