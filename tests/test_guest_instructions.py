@@ -118,3 +118,13 @@ def test_eight_gp_counters_leave_the_neighbours_alone() -> None:
     for msr in (0xCE, 0x198, 0x199, 0x1A0, 0xC9, 0x18E):
         with pytest.raises(vpmu.GuestFault):
             cpu.rdmsr(msr)
+
+
+def test_a_trace_executes_cpuid() -> None:
+    text = "wrmsr 0x186 0x4300c0\ncpuid 0xa\ncpuid 0x23 1\nrdpmc 0\nexpect rdpmc 0 3\n"
+    out = vpmu.run({"pmu": INTEL, "workload": {"kind": "trace", "text": text}})
+    assert out.extra["mismatches"] == []
+    assert out.extra["reads"][0]["cpuid"] == [0xA, 0]
+    assert out.ledger["exits"]["cpuid"] == 2
+    with pytest.raises(ConfigError, match=r"^trace line 1 = 'cpuid': usage: cpuid LEAF"):
+        vpmu.run({"pmu": INTEL, "workload": {"kind": "trace", "text": "cpuid"}})

@@ -19,7 +19,7 @@ from ..events import Catalog, UnknownEvent, catalog_of
 from .base import CounterRow, Workload, WorkloadOutput
 from .profiles import Profile, Truth, resolve
 
-VERBS = ("vcpu", "wrmsr", "rdmsr", "rdpmc", "run", "sched", "migrate", "cpl", "expect")
+VERBS = ("vcpu", "wrmsr", "rdmsr", "rdpmc", "cpuid", "run", "sched", "migrate", "cpl", "expect")
 
 
 class TraceConfig(BaseModel):
@@ -110,6 +110,13 @@ def parse(text: str, events: Catalog, vcpus: int, pcpus: int) -> list[Op]:
                     where, raw.strip(), f"usage: {verb} {'MSR' if verb == 'rdmsr' else 'ECX'}"
                 )
             ops.append(Op(n, verb, (_int(rest[0], n, "index"),)))
+        elif verb == "cpuid":
+            if len(rest) not in (1, 2):
+                raise TraceError(where, raw.strip(), "usage: cpuid LEAF [SUBLEAF]")
+            leaf, sub = (_int(r, n, "leaf") for r in (*rest, "0")[:2])
+            if leaf >= 1 << 32 or sub >= 1 << 32:
+                raise TraceError(where, raw.strip(), "LEAF and SUBLEAF are 32 bits")
+            ops.append(Op(n, verb, (leaf, sub)))
         elif verb == "expect":
             # expect rdmsr MSR VALUE | expect rdpmc ECX VALUE: the last read must match
             if len(rest) != 3 or rest[0] not in ("rdmsr", "rdpmc"):
@@ -201,6 +208,11 @@ class Trace(Workload):
                     last[("rdpmc", op.args[0])] = v
                     reads.append(
                         {"line": op.line, "vcpu": vcpu.index, "rdpmc": op.args[0], "value": v}
+                    )
+                elif op.verb == "cpuid":
+                    regs = list(vcpu.cpuid(*op.args))
+                    reads.append(
+                        {"line": op.line, "vcpu": vcpu.index, "cpuid": [*op.args], "value": regs}
                     )
                 elif op.verb == "expect":
                     kind, idx, want = op.args
