@@ -71,11 +71,6 @@ class EventSpec:
         if not self.base:
             object.__setattr__(self, "base", self.name)
 
-    @property
-    def generic(self) -> bool:
-        """A name of the vendor's generic-event map, not a raw spelling."""
-        return _RAW.fullmatch(self.name) is None
-
 
 class UnknownEvent(ValueError):
     """A spelling no vendor table, raw form or format term accepts; one line."""
