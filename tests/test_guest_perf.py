@@ -18,6 +18,7 @@ import pytest
 from vpmu_core.costs import price
 from vpmu_core.counters import FIXED_BASE
 from vpmu_core.errors import ConfigError
+from vpmu_core.events import EventSpec
 from vpmu_core.guest_perf import SampleRateLimit, assign, gp_indexes
 from vpmu_core.guest_perf.event import PEvent
 from vpmu_core.guest_perf.meter import cost_meter
@@ -93,7 +94,7 @@ def test_perf_record_six_events_uses_only_existing_counters(strategy: str) -> No
 
 
 def test_perf_record_fixed_counters_by_index() -> None:
-    events = ["instructions", "cycles", "branches", "branches", "branch-misses", "llc-misses"]
+    events = ["instructions", "cycles", "branches", "branches", "branch-misses", "cache-misses"]
     m = _holed(_record("mediated", events))
     touched = _spy(m)
     (r,) = simulate(m, [0])
@@ -118,7 +119,7 @@ def test_counting_takes_gp_indexes_in_order() -> None:
 
 
 def test_assign_keeps_counters_then_fills_lowest_free_index() -> None:
-    a, b, c = (PEvent(n, "branches", (0xC4, 0), None) for n in range(3))
+    a, b, c = (PEvent(n, EventSpec("branches", (0xC4, 0)), None) for n in range(3))
     assert assign([a, b, c], PRESENT) == {0: 0, 1: 2, 2: 4}
     a.idx, b.idx = 7, 5  # the fast path: every event keeps its counter
     assert assign([a, b], PRESENT) == {0: 7, 1: 5}

@@ -287,7 +287,7 @@ def test_host_contention_loses_guest_samples_under_emulated() -> None:
     data = _load(ROOT / "configs" / "host-contention.toml")
     data["workload"] = {
         "kind": "perf-record",
-        "events": ["branches", "branch-misses", "llc-misses", "instructions"],
+        "events": ["branches", "branch-misses", "cache-misses", "instructions"],
         "freq": 1000,
         "duration_ms": 50,
     }

@@ -39,7 +39,9 @@ class VendorPmu:
     """Per-vCPU register state of a backend. Subclasses fill in the vendor rules."""
 
     caps: Caps
-    events: ClassVar[dict[str, tuple[EventKey, ...]]] = {}
+    # perf's generic event names -> encodings; a vendor whose table depends on its
+    # config sets it per instance (Backend.event_table gives it before any vCPU).
+    events: dict[str, tuple[EventKey, ...]]
 
     def __init__(self, vcpu: VcpuPort) -> None:
         self.vcpu = vcpu
@@ -192,6 +194,12 @@ class Backend:
         return []
 
     @classmethod
+    def event_table(cls, config: Any) -> dict[str, tuple[EventKey, ...]]:
+        """perf's generic names on the PMU ``config`` describes, and what they encode."""
+        pmu: Any = getattr(cls, "Pmu", None)
+        return dict(getattr(pmu, "events", {}))
+
+    @classmethod
     def conformance_configs(cls) -> dict[str, dict[str, Any]]:
         """Representative ``[pmu]`` tables the conformance suite runs this backend with."""
         return {}
@@ -225,6 +233,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 OPTIONAL: dict[str, tuple[str, ...]] = {
     "backend": (
         "event_names",
+        "event_table",
         "conformance_configs",
         "check",
         "event_select_mask",

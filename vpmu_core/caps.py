@@ -8,6 +8,7 @@ computes them from its config alone (``Backend.caps``), before any vCPU exists.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,19 @@ class Caps:
     # A GLOBAL_STATUS_SET register in hardware (Intel v4+, AMD PerfMonV2): what the
     # mediated PMU needs to restore a guest's overflow status (spec/intel.md §10).
     has_global_status_set: bool = False
+    # perf's ``cpu`` PMU format terms (sysfs ``format/``: term -> "config:LO-HI[,LO-HI]")
+    # and the attr.config bits a raw event may set (X86_RAW_EVENT_MASK and kin):
+    # how ``r01c2`` and ``cpu/event=0xc0,cmask=2/`` read on this PMU (vpmu_core.events).
+    event_format: tuple[tuple[str, str], ...] = (
+        ("event", "config:0-7"),
+        ("umask", "config:8-15"),
+    )
+    raw_event_mask: int = 0xFFFF
+    # Encodings only a fixed counter counts (Intel's pseudo-encodings 0x0300, 0x0400):
+    # perf never puts them on a GP counter.
+    fixed_only_keys: tuple[tuple[int, int], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON holds it (tuples as lists), so a snapshot's shape compares equal."""
+        out: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        return out

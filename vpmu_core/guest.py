@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from .counters import FIXED_BASE, EventKey
+from .events import Catalog, EventSpec, catalog_of
 from .msr import vendor_of
 
 if TYPE_CHECKING:
@@ -66,10 +67,35 @@ def as_client(rearm: Mapping[int, int] | PmiClient) -> PmiClient:
 
 UpdateFn = Callable[[int, int], None]
 
+GpEvent = EventKey | EventSpec
+"""What a GP counter is programmed with: an ``(event select, umask)`` key, or an
+:class:`~vpmu_core.events.EventSpec` whose qualifier bits (edge, inv, cmask, ...)
+go into the event select beside them."""
+
+
+def encoding(event: GpEvent) -> tuple[int, int, int]:
+    """``(event select, umask, qualifier bits)`` of what a driver programs."""
+    if isinstance(event, EventSpec):
+        return event.key[0], event.key[1], event.qual
+    return event[0], event[1], 0
+
+
+def hw_config(key: GpEvent, usr: bool, os: bool, intr: bool) -> int:
+    """perf's hwc->config without the enable bit, as both vendors' drivers write it.
+
+    The event select's bits 7:0 and (AMD's) 11:8 at bits 35:32, the umask, a raw
+    event's qualifier bits, and USR (16), OS (17), INT (20), which sit at the same
+    place on Intel and AMD (ARCH_PERFMON_EVENTSEL_*).
+    """
+    sel, umask, qual = encoding(key)
+    value = (sel & 0xFF) | ((sel & 0xF00) << 24) | ((umask & 0xFF) << 8) | qual
+    value |= (1 << 16 if usr else 0) | (1 << 17 if os else 0)
+    return value | (1 << 20 if intr else 0)
+
 
 def cpuid_vendor(cpu: GuestCpu) -> str:
-    """The vendor string the guest reads from CPUID leaf 0, which picks its driver."""
-    return vendor_of(cpu.cpuid(0))
+    """The vendor string the guest kernel read from CPUID leaf 0 at boot: its driver."""
+    return vendor_of(cpu.cpuid_table(0))
 
 
 class GuestDriver:
@@ -88,34 +114,52 @@ class GuestDriver:
         self.gp_counters = caps.gp_counters
         self.fixed_counters = caps.fixed_counters
 
-    def gp_key(self, event: str) -> EventKey:
-        """The encoding a GP counter uses for ``event`` (the first the backend lists)."""
-        keys = self.vcpu.pmu.events.get(event)
-        if not keys:
-            known = ", ".join(sorted(self.vcpu.pmu.events))
-            raise ValueError(f"unknown event {event!r}; known: {known}")
-        return keys[0]
+    @property
+    def catalog(self) -> Catalog:
+        """perf's spellings on this PMU (:mod:`vpmu_core.events`)."""
+        pmu = self.vcpu.pmu
+        return catalog_of(pmu.events, pmu.caps)
 
-    def fixed_index(self, event: str) -> int | None:
-        """The fixed counter that counts ``event``, if any."""
-        keys = self.vcpu.pmu.events.get(event, ())
+    def event(self, spelling: str | EventSpec) -> EventSpec:
+        """``spelling`` as perf reads it on this PMU; ValueError (one line) if unknown."""
+        return spelling if isinstance(spelling, EventSpec) else self.catalog.parse(spelling)
+
+    def gp_key(self, event: str) -> EventKey:
+        """The ``(event select, umask)`` a GP counter uses for ``event``."""
+        return self.event(event).key
+
+    def fixed_index(self, event: str | EventSpec) -> int | None:
+        """The fixed counter perf puts ``event`` on, if any.
+
+        Linux's FIXED_EVENT_CONSTRAINTs match the whole config, so an event with
+        qualifier bits (cmask, inv, edge) never lands on a fixed counter.
+        """
+        spec = self.event(event)
+        if spec.qual:
+            return None
+        keys = self.vcpu.pmu.events.get(spec.name, (spec.key,))
         for pmc in self.vcpu.pmu.counters():
             if pmc.kind == "fixed" and pmc.key in keys:
                 return pmc.idx - FIXED_BASE
         return None
 
+    def gp_allowed(self, event: str | EventSpec) -> bool:
+        """Whether a GP counter may count ``event``: not a fixed counter's pseudo-encoding
+        (Intel's ref-cycles 0x0300 is FIXED_EVENT_CONSTRAINT(0x0300, 2) only)."""
+        return self.event(event).key not in self.vcpu.pmu.caps.fixed_only_keys
+
     # Vendor verbs ------------------------------------------------------------
-    def program_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+    def program_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         raise NotImplementedError
 
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
         raise NotImplementedError
 
-    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+    def stop_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         """Write GP counter ``i``'s config with the enable bit clear (perf's disable_event)."""
         raise NotImplementedError
 
-    def start_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+    def start_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         """x86_pmu_start's enable_event while perf has the PMU disabled.
 
         Intel and AMD v2 write the enable bit at once; AMD v1 defers it to

@@ -226,6 +226,7 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
     mechanism("exits", "wrmsr:*", _EXIT_PMU, "a guest WRMSR KVM intercepts, by MSR class"),
     mechanism("exits", "rdmsr:*", _EXIT_PMU, "a guest RDMSR KVM intercepts, by MSR class"),
     mechanism("exits", "rdpmc", _EXIT_PMU, "a guest RDPMC KVM intercepts"),
+    mechanism("exits", "cpuid", "vm_exit", "a guest CPUID: always intercepted, KVM completes it"),
     mechanism("exits", "host_pmi", "vm_exit", "a host PMI (NMI or mediated vector) in guest mode"),
     mechanism("exits", "ext_intr", "vm_exit", "an external interrupt exit (the host tick)"),
     mechanism("exits", "fastpath:*", "vm_exit", "an exit KVM handles in its fastpath loop"),

@@ -43,7 +43,7 @@ class PmuState(Protocol):
     """
 
     caps: Caps
-    events: ClassVar[dict[str, tuple[EventKey, ...]]]
+    events: dict[str, tuple[EventKey, ...]]
 
     def counters(self) -> list[Pmc]: ...
 
@@ -93,6 +93,8 @@ class GuestCpu(Protocol):
     def rdpmc(self, ecx: int) -> int: ...
 
     def cpuid(self, leaf: int, subleaf: int = 0) -> Leaf: ...
+
+    def cpuid_table(self, leaf: int, subleaf: int = 0) -> Leaf: ...
 
     def retire(self, event: Event, n: int, cpl: int = 0, cycles: int | None = None) -> None: ...
 

@@ -16,6 +16,7 @@ from typing import Any
 from .apic import LVTPC_RESET, Lvtpc
 from .counters import EventKey, Pmc
 from .errors import GuestFault
+from .events import UnknownEvent, catalog_of
 from .msr import MASK64, MsrHandler
 from .port import CounterAllocator, Event, MachinePort, PmiPath, PmuState
 from .qualifiers import advance_spread, check_cycles
@@ -182,7 +183,11 @@ class Vcpu:
         return value
 
     def rdpmc(self, ecx: int) -> int:
-        """Guest RDPMC: #GP at CPL > 0 unless CR4.PCE, and wherever the vendor's ECX rules say."""
+        """Guest RDPMC: #GP at CPL > 0 unless CR4.PCE, and wherever the vendor's ECX rules say.
+
+        RDPMC reads ECX, not RCX: bits 63:32 of the argument are not the guest's.
+        """
+        ecx &= 0xFFFF_FFFF
         read = self._rdpmc_now.get(ecx)
         if read is None:
             return self._rdpmc_slow(ecx)
@@ -232,7 +237,7 @@ class Vcpu:
     def _rdpmc_slow(self, ecx: int) -> int:
         if self._cpl and not self._cr4_pce:
             raise GuestFault(13, "RDPMC at CPL > 0 with CR4.PCE clear")
-        self._rdpmc(ecx & 0xFFFFFFFF)  # the vendor's decoding: raises the #GP it gives
+        self._rdpmc(ecx)  # the vendor's decoding: raises the #GP it gives
         raise GuestFault(13, f"RDPMC ECX {ecx:#x} names no counter")
 
     def _msr_fault(self, what: str, msr: int) -> GuestFault:
@@ -311,10 +316,18 @@ class Vcpu:
         if isinstance(event, tuple):
             return (event,)
         keys = self.pmu.events.get(event)
-        if keys is None:
-            known = ", ".join(sorted(self.pmu.events))
-            raise ValueError(f"retire: unknown event {event!r}; known: {known}")
-        return keys
+        if keys is not None:
+            return keys
+        try:  # perf's other spellings: an alias, rNNNN, cpu/event=..,umask=../
+            spec = catalog_of(self.pmu.events, self.pmu.caps).parse(event)
+        except UnknownEvent as exc:
+            raise ValueError(f"retire: {event!r}: {exc}") from None
+        if spec.qual:
+            raise ValueError(
+                f"retire: {event!r} has qualifier bits {spec.qual:#x}: they say how a counter "
+                "counts, not what happened; retire the event itself"
+            )
+        return self.pmu.events.get(spec.name, (spec.key,))
 
     def _matching(self, event: Event, cpl: int) -> list[Pmc]:
         if not 0 <= cpl <= 3:
@@ -340,7 +353,25 @@ class Vcpu:
         return lst
 
     def cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
-        """CPUID as configured; leaves nobody defines read as zeros."""
+        """Guest CPUID: the configured leaf, and one instruction retired.
+
+        CPUID always exits (VMX exits on it unconditionally, KVM intercepts it on
+        SVM) and KVM completes it: kvm_emulate_cpuid -> kvm_skip_emulated_instruction
+        -> kvm_pmu_instruction_retired (arch/x86/kvm/cpuid.c, x86.c, pmu.c), so it
+        counts on the instructions counters enabled, like an exiting WRMSR. It is no
+        branch. Not the hot path: it rebuilds the matcher list it reads.
+        """
+        found = self.cpuid_table(leaf, subleaf)
+        self._exits["cpuid"] += 1
+        ins = self._instruction_counters(self._user)
+        if ins:
+            self._count_own(ins, True)
+        self.sync()
+        return found
+
+    def cpuid_table(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+        """What CPUID returns, without executing it (KVM's cpuid entries as the host set
+        them; what a guest kernel read at boot). Leaves nobody defines read as zeros."""
         found = self.cpuid_leaves.get((leaf, subleaf))
         if found is None:
             found = self.cpuid_leaves.get((leaf, 0), (0, 0, 0, 0)) if subleaf == 0 else None

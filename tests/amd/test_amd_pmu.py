@@ -232,22 +232,60 @@ def test_caps_describe_the_configured_pmu(
         "reserved_eventsel_faults": False,
         "full_width_writes": True,
         "event_select_mask": 0xF_0000_00FF,
+        "event_format": [
+            ["event", "config:0-7,32-35"],
+            ["umask", "config:8-15"],
+            ["edge", "config:18"],
+            ["inv", "config:23"],
+            ["cmask", "config:24-31"],
+        ],
+        "raw_event_mask": 0xF_FF84_FFFF,
+        "fixed_only_keys": [],
     }
     assert [p.idx for p in machine.vcpus[0].counters.values()] == list(range(n))
 
 
 def test_event_names(make_machine: Any) -> None:
-    machine = make_machine(amd())
-    assert type(machine.backend).event_names() == [
+    """perf's generic events per Linux AMD event map (amd_*_perfmon_event_map)."""
+    assert type(make_machine(amd()).backend).event_names() == [
         "branch-misses",
         "branches",
+        "cache-misses",
+        "cache-references",
         "cycles",
         "instructions",
+        "ref-cycles",
+        "stalled-cycles-backend",
+        "stalled-cycles-frontend",
     ]
-    events = machine.vcpus[0].pmu.events
-    assert events["instructions"] == ((0xC0, 0),)
-    assert events["cycles"] == ((0x76, 0),)
-    assert events["branches"] == ((0xC2, 0),)
+    common = {
+        "cycles": ((0x76, 0),),
+        "instructions": ((0xC0, 0),),
+        "branches": ((0xC2, 0),),
+        "branch-misses": ((0xC3, 0),),
+    }
+    zen_cache = {"cache-references": ((0x60, 0xFF),), "cache-misses": ((0x64, 0x09),)}
+    want = {
+        "k7": common
+        | {
+            "cache-references": ((0x7D, 0x07),),
+            "cache-misses": ((0x7E, 0x07),),
+            "stalled-cycles-frontend": ((0xD0, 0),),
+            "stalled-cycles-backend": ((0xD1, 0),),
+        },
+        "zen1": common
+        | zen_cache
+        | {"stalled-cycles-frontend": ((0x87, 2),), "stalled-cycles-backend": ((0x87, 1),)},
+        "zen2": common | zen_cache | {"stalled-cycles-frontend": ((0xA9, 0),)},
+        "zen4": common
+        | zen_cache
+        | {"stalled-cycles-frontend": ((0xA9, 0),), "ref-cycles": ((0x120, 1),)},
+    }
+    for event_map, table in want.items():
+        machine = make_machine(amd(event_map=event_map))
+        assert machine.vcpus[0].pmu.events == table, event_map
+        assert type(machine.backend).event_table(machine.backend.config) == table
+    events = make_machine(amd()).vcpus[0].pmu.events
     assert events["branch-misses"] == ((0xC3, 0),)
 
 

@@ -11,7 +11,7 @@ IDX = 56
 LVTPC = 0x834
 GLOBAL_STATUS = 0x38E
 OVF_CTRL = 0x390
-FIELD_EVENTS = ("branches", "branch-misses", "llc-references", "llc-misses")
+FIELD_EVENTS = ("branches", "branch-misses", "cache-references", "cache-misses")
 
 
 def four_fields(**extra: Any) -> dict[str, Any]:

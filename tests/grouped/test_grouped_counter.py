@@ -58,20 +58,20 @@ def test_one_read_returns_all_fields_spliced(build: Any) -> None:
 def test_field_wrap_does_not_disturb_the_others(build: Any) -> None:
     _, cpu = enabled(build)
     cpu.retire("branches", 0xFE)
-    cpu.retire("llc-references", 0x7F)
-    cpu.retire("llc-misses", 0xFF)
+    cpu.retire("cache-references", 0x7F)
+    cpu.retire("cache-misses", 0xFF)
     cpu.retire("branch-misses", 0x1FF + 0x05)  # wraps twice inside bits 15:8
     assert cpu.rdmsr(DATA) == 0xFF7F04FE
-    cpu.retire("llc-misses", 1)  # top field wraps: nothing carries out or into bit 23
+    cpu.retire("cache-misses", 1)  # top field wraps: nothing carries out or into bit 23
     assert cpu.rdmsr(DATA) == 0x007F04FE
 
 
 def test_wrap_raises_pmi_exactly_when_a_field_passes_its_maximum(build: Any) -> None:
     _, cpu = enabled(build, OS_USR_PMI)
-    cpu.retire("llc-references", 0xFF)  # field 2 at its maximum: no wrap yet
+    cpu.retire("cache-references", 0xFF)  # field 2 at its maximum: no wrap yet
     assert cpu.pmis == []
     assert cpu.rdmsr(GLOBAL_STATUS) == 0
-    cpu.retire("llc-references", 1)  # passes it
+    cpu.retire("cache-references", 1)  # passes it
     assert len(cpu.pmis) == 1
     assert cpu.pmis[0].status == 1 << IDX
     assert cpu.rdmsr(DATA) == 0
@@ -119,7 +119,7 @@ def test_snapshot_round_trips_exactly(build: Any) -> None:
     assert twin.snapshot() == snap
     assert twin.rdmsr(DATA) == cpu.rdmsr(DATA) == 0x80FE03F0
     for c in (cpu, twin):  # and both go on identically, wrap and PMI included
-        c.retire("llc-references", 2)
+        c.retire("cache-references", 2)
     assert twin.rdmsr(DATA) == cpu.rdmsr(DATA) == 0x800003F0
     assert twin.rdmsr(GLOBAL_STATUS) == cpu.rdmsr(GLOBAL_STATUS) == 1 << IDX
 
@@ -132,7 +132,7 @@ def _error(build: Any, counter: dict[str, Any]) -> str:
 
 def test_overlapping_fields_are_named(build: Any) -> None:
     c = four_fields()
-    c["fields"][2] = {"event": "llc-references", "offset": 12, "width": 8, "name": "refs"}
+    c["fields"][2] = {"event": "cache-references", "offset": 12, "width": 8, "name": "refs"}
     msg = _error(build, c)
     assert "grouped.counters[0].fields[2]" in msg
     assert "'refs'" in msg and "overlap fields[1] (branch-misses" in msg
@@ -143,7 +143,7 @@ def test_field_beyond_register_width_is_named(build: Any) -> None:
     c["fields"][3]["width"] = 9
     msg = _error(build, c)
     assert "grouped.counters[0].fields[3]" in msg
-    assert "'llc-misses'" in msg and "reach past the 32-bit register" in msg
+    assert "'cache-misses'" in msg and "reach past the 32-bit register" in msg
 
 
 def test_unknown_event_is_named(build: Any) -> None:
@@ -151,7 +151,20 @@ def test_unknown_event_is_named(build: Any) -> None:
     c["fields"][1]["event"] = "cache-teleports"
     msg = _error(build, c)
     assert "grouped.counters[0].fields[1].event = 'cache-teleports'" in msg
-    assert "unknown event on backend 'intel'" in msg
+    assert msg.startswith(
+        "grouped.counters[0].fields[1].event = 'cache-teleports': unknown event; known: "
+    )
+    c["fields"][1]["event"] = "cpu/event=0xc4,cmask=1/"
+    assert _error(build, c) == (
+        "grouped.counters[0].fields[1].event = 'cpu/event=0xc4,cmask=1/': "
+        "a field counts an event: no cmask/inv/edge"
+    )
+    c["fields"][1]["event"] = "r00c5"  # perf's raw spelling of branch-misses is one
+    cpu = build(grouped_config([c])).vcpus[0]
+    assert [v.key for v in cpu.counters[next(iter(cpu.ext["grouped"])).idx].views][1] == (
+        0xC5,
+        0,
+    )
 
 
 def test_msr_claimed_twice_names_both(build: Any) -> None:

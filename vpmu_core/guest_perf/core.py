@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..counters import FIXED_BASE
+from ..errors import ConfigError
 from .event import MAX_INTERRUPTS, NSEC_PER_SEC, PEvent
 from .schedule import assign, fixed_counter, gp_indexes
 from .session import Session
@@ -49,8 +50,14 @@ class GuestPerf:
         self.gp = gp_indexes(vcpu)  # the GP indexes this vCPU has (holes allowed)
         self.events: list[PEvent] = []
         for n, name in enumerate(session.events):
-            fixed = fixed_counter(vcpu, drv.fixed_index(name))
-            ev = PEvent(n, name, drv.gp_key(name), fixed)
+            spec = drv.event(name)
+            fixed = fixed_counter(vcpu, drv.fixed_index(spec))
+            gp_ok = drv.gp_allowed(spec)
+            if fixed is None and not gp_ok:
+                raise ConfigError(
+                    "workload.events", name, "counts only on a fixed counter this PMU lacks"
+                )
+            ev = PEvent(n, spec, fixed, name, gp_ok)
             ev.usr, ev.os = session.usr, session.os
             if session.sampling:
                 ev.sampling = True

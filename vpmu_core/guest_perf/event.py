@@ -7,7 +7,7 @@ code that drives it lets each of those modules stay small.
 
 from __future__ import annotations
 
-from ..counters import EventKey
+from ..events import EventSpec
 
 NSEC_PER_SEC = 1_000_000_000
 NR_ACCUMULATED_SAMPLES = 128  # kernel/events/core.c
@@ -24,10 +24,12 @@ class PEvent:
         "freq",
         "freq_count_stamp",
         "freq_time_stamp",
+        "gp_ok",
         "idx",
         "interrupts",
         "interrupts_seq",
         "key",
+        "label",
         "last_period",
         "lost_throttled",
         "n",
@@ -51,11 +53,15 @@ class PEvent:
         "usr",
     )
 
-    def __init__(self, n: int, name: str, key: EventKey, fixed: int | None) -> None:
+    def __init__(
+        self, n: int, spec: EventSpec, fixed: int | None, label: str = "", gp_ok: bool = True
+    ) -> None:
         self.n = n
-        self.name = name
-        self.key = key
+        self.name = spec.base  # what retires and has a rate (no qualifiers)
+        self.key = spec  # what the driver programs, qualifier bits included
+        self.label = label or spec.name  # as perf was asked for it
         self.fixed = fixed  # the index (32 + j) of the fixed counter that counts it, if any
+        self.gp_ok = gp_ok  # False: only its fixed counter counts it (Intel ref-cycles)
         self.usr = self.os = True
         self.sampling = False
         self.freq = 0

@@ -110,7 +110,7 @@ def _result(p: GuestPerf) -> VcpuResult:
         rows.append(
             {
                 "counter": f"perf{ev.n}",
-                "event": ev.name,
+                "event": ev.label,
                 "value": ev.count,
                 "scaled": scaled,
                 "truth": truth,

@@ -36,7 +36,8 @@ def assign(evs: Sequence[PEvent], gp: Sequence[int]) -> dict[int, int] | None:
 
     Every event keeps its previous counter if all can (the fast path), else greedy
     in order, a fixed counter first where one counts the event, else the lowest
-    free GP index in ``gp``. None if some event finds no counter.
+    free GP index in ``gp`` (never for a fixed-only event such as Intel's
+    ref-cycles). None if some event finds no counter.
     """
     used: set[int] = set()
     out: dict[int, int] = {}
@@ -55,6 +56,8 @@ def assign(evs: Sequence[PEvent], gp: Sequence[int]) -> dict[int, int] | None:
     for ev in evs:
         if ev.fixed is not None and ev.fixed not in used:
             i = ev.fixed
+        elif not ev.gp_ok:  # its fixed counter is taken: it waits for a rotation
+            return None
         else:
             free = next((g for g in gp if g not in used), None)
             if free is None:

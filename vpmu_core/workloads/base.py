@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from ..events import check_names, config_catalog
+
 if TYPE_CHECKING:
     from ..machine import Machine
 
@@ -49,6 +51,18 @@ class Workload:
     @classmethod
     def check(cls, config: Any, plugins: Any) -> None:
         """Refuse (ConfigError) a whole config this workload cannot run."""
+        wl = config.workload
+        catalog = config_catalog(config, plugins)
+        for key in ("events", "event", "mix"):
+            names = getattr(wl, key, None)
+            if names is not None:
+                check_names(catalog, f"workload.{key}", [names] if key == "event" else [*names])
+        profile = getattr(wl, "profile", None)
+        if isinstance(profile, BaseModel):  # an inline profile: its rates name events
+            for cpl in ("user", "kernel"):
+                rates = getattr(profile, cpl).rates
+                names = [n for n in rates if n != "cycles"]
+                check_names(catalog, f"workload.profile.{cpl}.rates", names)
 
     def run(self) -> WorkloadOutput:
         raise NotImplementedError

@@ -11,7 +11,7 @@ same with any number of workers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -123,16 +123,6 @@ class PerfWorkload(Workload):
 
     config: PerfConfigBase
     progress: ProgressFn | None = None
-
-    @classmethod
-    def check(cls, config: Any, plugins: Any) -> None:
-        wl = config.workload
-        known = sorted(plugins.registry["backends"][config.pmu.backend].event_names())
-        for name in wl.events:
-            if name not in known:
-                raise ConfigError(
-                    "workload.events", name, f"unknown event; known: {', '.join(known)}"
-                )
 
     def targets(self) -> list[int]:
         n = len(self.machine.vcpus)

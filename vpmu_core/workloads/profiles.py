@@ -15,6 +15,7 @@ and the ground truth of any counter is the same function evaluated at the end.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -55,6 +56,14 @@ def _rates(**kw: float) -> CplRates:
     return CplRates(rates={k.replace("_", "-"): v for k, v in kw.items()})
 
 
+# perf's `ref-cycles` is Intel fixed counter 2 (CPU_CLK_UNHALTED.REF_TSC: unhalted
+# cycles at the TSC rate, taken equal to the 2.5 GHz guest clock) and, on Zen 4,
+# PMCx120 umask 1 (unhalted cycles at P0, like MPERF); `bus-cycles` is Intel's 0x013C
+# (CPU_CLK_UNHALTED.REF_XCLK), unhalted cycles of the reference clock. Estimate: a
+# 100 MHz reference against the 2.5 GHz clock (the SDM gives no rate; 100 MHz is
+# the reference of Skylake-class cores), so 0.04 bus cycles per reference cycle.
+BUS_PER_REF = 0.04
+
 # SPECint2017-like: IPC ~1.6 at user level (integer codes on a big core), branchy
 # (1 branch in 5-6 instructions), ~3% mispredicted, a few LLC misses per thousand
 # instructions; the kernel share is small (syscalls, page faults, the timer tick).
@@ -66,10 +75,10 @@ SPECINT = Profile(
         instructions=1.6,
         branches=0.29,
         branch_misses=0.009,
-        llc_references=0.012,
-        llc_misses=0.003,
+        cache_references=0.012,
+        cache_misses=0.003,
         ref_cycles=1.0,
-        ref_tsc=1.0,
+        bus_cycles=BUS_PER_REF,
         topdown_slots=6.0,
         topdown_retiring=2.4,
         topdown_backend_bound=2.1,
@@ -80,10 +89,10 @@ SPECINT = Profile(
         instructions=0.8,
         branches=0.16,
         branch_misses=0.006,
-        llc_references=0.02,
-        llc_misses=0.006,
+        cache_references=0.02,
+        cache_misses=0.006,
         ref_cycles=1.0,
-        ref_tsc=1.0,
+        bus_cycles=BUS_PER_REF,
         topdown_slots=6.0,
         topdown_retiring=1.2,
         topdown_backend_bound=3.0,
@@ -95,21 +104,25 @@ SPECINT = Profile(
 # Idle-like: the vCPU is halted most of the time, so per elapsed guest cycle few
 # unhalted cycles and fewer instructions retire, nearly all in the kernel (the
 # idle loop, timer and RCU work). ``cycles`` stays 1 per cycle as the engine's
-# clock; an idle guest's cycles counter is what the rate of `ref-cycles` shows.
+# clock; an idle guest's unhalted cycles are what the rate of `ref-cycles` shows.
 IDLE = Profile(
     ghz=2.5,
     user_share=0.02,
     user=_rates(
-        instructions=0.01, branches=0.002, branch_misses=0.0001, ref_tsc=1.0, ref_cycles=0.01
+        instructions=0.01,
+        branches=0.002,
+        branch_misses=0.0001,
+        ref_cycles=0.01,
+        bus_cycles=0.01 * BUS_PER_REF,
     ),
     kernel=_rates(
         instructions=0.02,
         branches=0.004,
         branch_misses=0.0002,
-        llc_references=0.0004,
-        llc_misses=0.0001,
-        ref_tsc=1.0,
+        cache_references=0.0004,
+        cache_misses=0.0001,
         ref_cycles=0.02,
+        bus_cycles=0.02 * BUS_PER_REF,
         topdown_slots=0.12,
         topdown_retiring=0.02,
         topdown_backend_bound=0.06,
@@ -131,6 +144,7 @@ def resolve(profile: str | Profile) -> Profile:
     return found
 
 
+_RAW_NAME = re.compile(r"r[0-9a-fA-F]{1,16}")
 MIN_RATE = 1e-12  # events per cycle: once in 400 s at 2.5 GHz
 
 
@@ -144,7 +158,9 @@ class Truth:
         self._r: dict[str, tuple[float, float]] = {}
         names = {"cycles", *profile.user.rates, *profile.kernel.rates}
         for name in names:
-            self._r[name] = (profile.rate(name, True), profile.rate(name, False))
+            # a raw event's rate is keyed as the engine names it: r1c2, not r01c2
+            key = f"r{int(name[1:], 16):x}" if _RAW_NAME.fullmatch(name) else name
+            self._r[key] = (profile.rate(name, True), profile.rate(name, False))
 
     def rates(self, event: str) -> tuple[float, float]:
         return self._r.get(event, (0.0, 0.0))

@@ -104,7 +104,7 @@ class Toggle(Workload):
         m = self.machine
         vcpu = m.vcpus[0]
         drv = m.guest_driver(vcpu)
-        keys = [drv.gp_key(e) for e in cfg.events]
+        keys = [drv.event(e) for e in cfg.events]
         i = cfg.counter
         if i not in gp_indexes(vcpu):
             raise ConfigError(
@@ -179,7 +179,8 @@ class Sampling(Workload):
         arm = (-cfg.period) & pmc.mask
         drv.disable_all()
         drv.write_counter(i, arm)
-        drv.program_gp(i, drv.gp_key(cfg.event), usr=True, os=True, intr=True)
+        spec = drv.event(cfg.event)
+        drv.program_gp(i, spec, usr=True, os=True, intr=True)
         drv.unmask_pmi()
         drv.enable_all()
         host = m.host
@@ -190,13 +191,13 @@ class Sampling(Workload):
         retired = counted = 0
         while t < end:
             nxt = min(host.next_boundary(), end)
-            live = pmc in vcpu.counting(cfg.event)
+            live = pmc in vcpu.counting(spec.base)
             n = pmc.events_to_overflow() if live else 0
             dt = n / cfg.rate_per_ns
             if live and t + dt <= nxt:
                 pmis = len(vcpu.pmis)
                 handle.start()
-                vcpu.retire(cfg.event, n)  # overflow: KVM_REQ_PMU, then the PMI
+                vcpu.retire(spec.base, n)  # overflow: KVM_REQ_PMU, then the PMI
                 handle.stop()
                 retired += n
                 counted += n
@@ -209,7 +210,7 @@ class Sampling(Workload):
                 continue
             k = int((nxt - t) * cfg.rate_per_ns)
             if k:
-                vcpu.retire(cfg.event, k)
+                vcpu.retire(spec.base, k)
                 retired += k
                 counted += k if live else 0
             t = nxt
@@ -246,7 +247,7 @@ class PollingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["polling"]
     events: list[str] = Field(
-        default_factory=lambda: ["cycles", "branches", "branch-misses", "llc-misses"],
+        default_factory=lambda: ["cycles", "branches", "branch-misses", "cache-misses"],
         min_length=1,
         description="events counted",
     )
@@ -275,6 +276,7 @@ class Polling(Workload):
         vcpu = m.vcpus[0]
         drv = m.guest_driver(vcpu)
         grouped = [p for p in vcpu.counters.values() if p.kind not in ("gp", "fixed")]
+        base = {e: drv.event(e).base for e in cfg.events}  # what each event retires
         t = 0.0
         extra: dict[str, Any] = {"grouped_extension": bool(grouped), "phases": {}}
         rows: list[CounterRow] = []
@@ -310,7 +312,7 @@ class Polling(Workload):
                 placed = list(zip(gp, events, strict=False))
                 for i, e in placed:
                     drv.write_counter(i, 0)
-                    drv.program_gp(i, drv.gp_key(e), usr=True, os=True)
+                    drv.program_gp(i, drv.event(e), usr=True, os=True)
                     idxs.append(i)
             drv.enable_all()
             reads = Phase(m, m.config.costs)
@@ -324,13 +326,13 @@ class Polling(Workload):
                     b = m.host.next_boundary()
                     for e in events:
                         n = int((b - t) * cfg.rate_per_ns)
-                        vcpu.retire(e, n)
+                        vcpu.retire(base[e], n)
                         retired[e] += n
                     t = b
                     m.host.advance(t)
                 for e in events:
                     n = int((nxt - t) * cfg.rate_per_ns)
-                    vcpu.retire(e, n)
+                    vcpu.retire(base[e], n)
                     retired[e] += n
                 t = nxt
                 m.host.advance(t)
@@ -350,7 +352,7 @@ class Polling(Workload):
                     rows.append(CounterRow(vcpu.index, f"gp{i}", e, value, retired[e]))
             if read_grouped is None:
                 for i, e in placed:
-                    drv.stop_gp(i, drv.gp_key(e), usr=True, os=True)
+                    drv.stop_gp(i, drv.event(e), usr=True, os=True)
             m.host.advance(t + 3 * m.host.slice_ns)  # idle slices: lazy release happens
             t += 3 * m.host.slice_ns
             vcpu.sync()

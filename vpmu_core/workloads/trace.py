@@ -15,11 +15,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError, GuestFault
+from ..events import Catalog, UnknownEvent, catalog_of
 from ..units import event
 from .base import CounterRow, Workload, WorkloadOutput
 from .profiles import Profile, Truth, resolve
 
-VERBS = ("vcpu", "wrmsr", "rdmsr", "rdpmc", "run", "sched", "migrate", "cpl", "expect")
+VERBS = ("vcpu", "wrmsr", "rdmsr", "rdpmc", "cpuid", "run", "sched", "migrate", "cpl", "expect")
 
 
 class TraceConfig(BaseModel):
@@ -81,8 +82,13 @@ def _cpl(opts: list[str], line: int) -> int:
     return cpl
 
 
-def parse(text: str, events: set[str], vcpus: int, pcpus: int) -> list[Op]:
-    """Every line checked before anything runs; the first bad one raises TraceError."""
+def parse(text: str, events: Catalog, vcpus: int, pcpus: int) -> list[Op]:
+    """Every line checked before anything runs; the first bad one raises TraceError.
+
+    ``run N EVENT`` takes any of perf's spellings (vpmu_core.events) and stores the
+    event it retires: a raw spelling with qualifier bits (cmask, inv, edge) names
+    how a counter counts, not an event, and is refused.
+    """
     ops: list[Op] = []
     for n, raw in enumerate(text.splitlines(), start=1):
         words = raw.split("#", 1)[0].split()
@@ -105,6 +111,13 @@ def parse(text: str, events: set[str], vcpus: int, pcpus: int) -> list[Op]:
                     where, raw.strip(), f"usage: {verb} {'MSR' if verb == 'rdmsr' else 'ECX'}"
                 )
             ops.append(Op(n, verb, (_int(rest[0], n, "index"),)))
+        elif verb == "cpuid":
+            if len(rest) not in (1, 2):
+                raise TraceError(where, raw.strip(), "usage: cpuid LEAF [SUBLEAF]")
+            leaf, sub = (_int(r, n, "leaf") for r in (*rest, "0")[:2])
+            if leaf >= 1 << 32 or sub >= 1 << 32:
+                raise TraceError(where, raw.strip(), "LEAF and SUBLEAF are 32 bits")
+            ops.append(Op(n, verb, (leaf, sub)))
         elif verb == "expect":
             # expect rdmsr MSR VALUE | expect rdpmc ECX VALUE: the last read must match
             if len(rest) != 3 or rest[0] not in ("rdmsr", "rdpmc"):
@@ -115,10 +128,16 @@ def parse(text: str, events: set[str], vcpus: int, pcpus: int) -> list[Op]:
                 raise TraceError(where, raw.strip(), "usage: run N cycles|EVENT [cpl=N]")
             count = _int(rest[0], n, "N")
             what = rest[1]
-            if what != "cycles" and what not in events:
-                raise TraceError(
-                    where, what, f"unknown event; known: cycles, {', '.join(sorted(events))}"
-                )
+            if what != "cycles":
+                try:
+                    spec = events.parse(what)
+                except UnknownEvent as exc:
+                    raise TraceError(where, what, str(exc)) from None
+                if spec.qual:
+                    raise TraceError(
+                        where, what, "has qualifier bits: they program a counter; run the event"
+                    )
+                what = spec.base
             ops.append(Op(n, verb, (count, what, _cpl(rest[2:], n))))
         elif verb == "sched":
             if rest not in (["out"], ["in"]):
@@ -157,8 +176,9 @@ class Trace(Workload):
 
     def run(self) -> WorkloadOutput:
         m = self.machine
-        events = set(m.vcpus[0].pmu.events)
-        ops = parse(self._text(), events, len(m.vcpus), len(m.host.pcpus))
+        pmu = m.vcpus[0].pmu
+        events = set(pmu.events)
+        ops = parse(self._text(), catalog_of(pmu.events, pmu.caps), len(m.vcpus), len(m.host.pcpus))
         profile = resolve(self.config.profile)
         truth = Truth(profile)
         names = sorted(  # each once: an event with a user and a kernel rate is one event
@@ -189,6 +209,11 @@ class Trace(Workload):
                     last[("rdpmc", op.args[0])] = v
                     reads.append(
                         {"line": op.line, "vcpu": vcpu.index, "rdpmc": op.args[0], "value": v}
+                    )
+                elif op.verb == "cpuid":
+                    regs = list(vcpu.cpuid(*op.args))
+                    reads.append(
+                        {"line": op.line, "vcpu": vcpu.index, "cpuid": [*op.args], "value": regs}
                     )
                 elif op.verb == "expect":
                     kind, idx, want = op.args

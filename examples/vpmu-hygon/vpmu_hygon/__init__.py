@@ -45,8 +45,14 @@ class HygonConfig(BaseModel):
 
     def as_amd(self) -> AmdConfig:
         """The AMD configuration with this counter table (core extension, six counters)."""
+        # Family 18h is a Zen 1 derivative: Linux's AMD driver gives it the Zen 1
+        # generic-event map (amd_f17h_perfmon_event_map, now amd_zen1_...).
         return AmdConfig(
-            backend="amd", generation="core-ext", gp_counters=len(COUNTERS), quirks=self.quirks
+            backend="amd",
+            generation="core-ext",
+            gp_counters=len(COUNTERS),
+            event_map="zen1",
+            quirks=self.quirks,
         )
 
 
@@ -87,6 +93,11 @@ class HygonBackend(AmdBackend):
         }
 
     Pmu: ClassVar[type[HygonPmu]] = HygonPmu  # type: ignore[assignment]
+
+    @classmethod
+    def event_table(cls, config: Any) -> dict[str, tuple[tuple[int, int], ...]]:
+        amd = config.as_amd() if isinstance(config, HygonConfig) else config
+        return super().event_table(amd)
 
     @classmethod
     def capabilities(cls, config: Any) -> vpmu.Caps:

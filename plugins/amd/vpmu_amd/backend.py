@@ -6,13 +6,14 @@ from typing import Any, ClassVar
 
 from vpmu_core.allinone import AllInOneRoom
 from vpmu_core.backend import Backend, Caps
+from vpmu_core.counters import EventKey
 from vpmu_core.port import VcpuPort
 
 from . import msrs as M
 from .allinone import ROOM
 from .config import AmdConfig
 from .cpuid import Leaves, amd_leaves
-from .pmu import AmdPmu, caps_of
+from .pmu import AmdPmu, caps_of, event_table
 
 
 class AmdBackend(Backend):
@@ -25,7 +26,11 @@ class AmdBackend(Backend):
 
     @classmethod
     def event_names(cls) -> list[str]:
-        return sorted(AmdPmu.events)
+        return sorted({n for m in M.EVENT_MAPS for n in event_table(m)})
+
+    @classmethod
+    def event_table(cls, config: Any) -> dict[str, tuple[EventKey, ...]]:
+        return event_table(config.event_map)
 
     @classmethod
     def allinone_room(cls, config: Any) -> AllInOneRoom:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vpmu_core.errors import ConfigError
 
 Generation = Literal["legacy", "core-ext", "perfmon-v2"]
+EventMap = Literal["k7", "zen1", "zen2", "zen4"]
 Quirk = Literal["lvtpc-masked-on-pmi", "global-ctl-zero-at-reset"]
 
 # AMD64_NUM_COUNTERS / AMD64_NUM_COUNTERS_CORE (§1.1); KVM_MAX_NR_AMD_GP_COUNTERS (§3.1);
@@ -40,6 +41,12 @@ class AmdConfig(BaseModel):
         CORE_COUNTERS,
         description="GP counters: legacy exactly 4, core-ext exactly 6, perfmon-v2 4..6 "
         "(4..16 with kvm_cap = false); defaults to the generation's count",
+    )
+    event_map: EventMap = Field(
+        "zen4",
+        description="which of Linux's AMD generic-event maps the guest's perf uses (it picks by "
+        "CPU family): k7 (K7 to family 16h), zen1, zen2 (Zen 2 and 3), zen4 (Zen 4 and "
+        "later: ref-cycles is PMCx120 umask 1)",
     )
     kvm_cap: bool = Field(
         True,

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from vpmu_core.counters import EventKey
-from vpmu_core.guest import GuestDriver, PmiClient, as_client
+from vpmu_core.guest import GpEvent, GuestDriver, PmiClient, as_client, hw_config
 from vpmu_core.port import GuestCpu
 
 from . import msrs as M
@@ -32,8 +31,9 @@ class AmdGuestDriver(GuestDriver):
 
     def __init__(self, vcpu: GuestCpu) -> None:
         super().__init__(vcpu)
-        core_ext = bool(vcpu.cpuid(0x80000001)[2] & M.PERFCTR_CORE)
-        self.v2 = bool(vcpu.cpuid(0x80000022)[0] & M.PERFMON_V2)
+        # read at boot (amd_pmu_init), before anything is counted
+        core_ext = bool(vcpu.cpuid_table(0x80000001)[2] & M.PERFCTR_CORE)
+        self.v2 = bool(vcpu.cpuid_table(0x80000022)[0] & M.PERFMON_V2)
         self.ctl_base, self.ctr_base, self.stride = (
             (M.F15H_PERF_CTL0, M.F15H_PERF_CTR0, 2)
             if core_ext
@@ -48,11 +48,8 @@ class AmdGuestDriver(GuestDriver):
     def ctr(self, i: int) -> int:
         return self.ctr_base + self.stride * i
 
-    def program_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
-        sel, umask = key
-        value = (sel & 0xFF) | ((sel & 0xF00) << 24) | ((umask & 0xFF) << 8) | M.EVTSEL_EN
-        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
-        value |= M.EVTSEL_INT if intr else 0
+    def program_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
+        value = hw_config(key, usr, os, intr) | M.EVTSEL_EN
         self.active[i] = value
         self.stopped.discard(i)
         self.vcpu.wrmsr(self.ctl(i), value)
@@ -60,17 +57,13 @@ class AmdGuestDriver(GuestDriver):
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
         raise ValueError("AMD has no fixed counters")
 
-    def start_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+    def start_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         """x86_pmu_start inside perf_pmu_disable: v2 writes EN now, v1 leaves it to
         enable_all (amd_pmu_enable_event checks cpuc->enabled)."""
         if self.v2:
             self.program_gp(i, key, usr=usr, os=os, intr=intr)
             return
-        sel, umask = key
-        value = (sel & 0xFF) | ((sel & 0xF00) << 24) | ((umask & 0xFF) << 8) | M.EVTSEL_EN
-        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
-        value |= M.EVTSEL_INT if intr else 0
-        self.active[i] = value
+        self.active[i] = hw_config(key, usr, os, intr) | M.EVTSEL_EN
         self.stopped.add(i)
 
     def stop_fixed(self, i: int) -> None:
@@ -102,13 +95,9 @@ class AmdGuestDriver(GuestDriver):
                 self.vcpu.wrmsr(self.ctl(i), sel & ~M.EVTSEL_EN)
                 self.stopped.add(i)
 
-    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+    def stop_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         """x86_pmu_disable_event: the same config with EN clear."""
-        sel, umask = key
-        value = (sel & 0xFF) | ((sel & 0xF00) << 24) | ((umask & 0xFF) << 8)
-        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
-        value |= M.EVTSEL_INT if intr else 0
-        self.vcpu.wrmsr(self.ctl(i), value)
+        self.vcpu.wrmsr(self.ctl(i), hw_config(key, usr, os, intr))
 
     def read_status(self) -> int:
         return self.vcpu.rdmsr(M.GLOBAL_STATUS) if self.v2 else 0

@@ -9,7 +9,7 @@ handlers are closures bound once per vCPU, as on Intel.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from vpmu_core.backend import Caps, VendorPmu
 from vpmu_core.counters import EventKey, Pmc
@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 MASK64 = (1 << 64) - 1
 
 
-def _events() -> dict[str, tuple[EventKey, ...]]:
-    return {name: ((sel, umask),) for name, sel, umask in M.EVENTS}
+def event_table(event_map: str) -> dict[str, tuple[EventKey, ...]]:
+    """The generic events of one of Linux's AMD event maps (msrs.EVENT_MAPS)."""
+    return {name: ((sel, umask),) for name, sel, umask in M.EVENT_MAPS[event_map]}
 
 
 def caps_of(cfg: AmdConfig) -> Caps:
@@ -58,16 +59,19 @@ def caps_of(cfg: AmdConfig) -> Caps:
         reserved_eventsel_faults=False,  # §2.2: reserved bits are cleared, never #GP
         full_width_writes=True,  # every counter write takes all 48 bits
         event_select_mask=M.EVENT_SELECT_MASK,
+        event_format=M.EVENT_FORMAT,
+        raw_event_mask=M.RAW_EVENT_MASK,
     )
 
 
 class AmdPmu(VendorPmu):
     """AMD legacy / core-extension / PerfMonV2 PMU of one vCPU."""
 
-    events: ClassVar[dict[str, tuple[EventKey, ...]]] = _events()
+    events: dict[str, tuple[EventKey, ...]] = event_table("zen4")
 
     def __init__(self, vcpu: VcpuPort, cfg: AmdConfig, owner: str) -> None:
         super().__init__(vcpu)
+        self.events = event_table(cfg.event_map)
         self.cfg = cfg
         self.owner = owner
         self.caps = caps_of(cfg)
@@ -132,8 +136,8 @@ class AmdPmu(VendorPmu):
 
     def cpuid_shape(self) -> dict[str, int]:
         """Counters the guest derives from CPUID the way Linux's AMD driver does (§1.2)."""
-        ext = self.vcpu.cpuid(0x80000001)[2] & M.PERFCTR_CORE
-        eax, ebx, _, _ = self.vcpu.cpuid(0x80000022)
+        ext = self.vcpu.cpuid_table(0x80000001)[2] & M.PERFCTR_CORE
+        eax, ebx, _, _ = self.vcpu.cpuid_table(0x80000022)
         if eax & M.PERFMON_V2:
             gp = ebx & 0xF
         else:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vpmu_core.allinone import INDEX_BASE, MAX_INDEX, AllInOneRoom
 from vpmu_core.errors import ConfigError
+from vpmu_core.events import Catalog, check_names
 
 
 class FieldConfig(BaseModel):
@@ -145,18 +146,15 @@ def _check_fields(where: str, c: CounterConfig) -> None:
         taken.append((j, f.offset, top))
 
 
-def check_against_backend(cfg: Any, backend: Any) -> None:
-    """Cross-checks that need the whole config: events the backend knows, and indexes
-    and RDPMC ECX values its architecture leaves free."""
+def check_against_backend(cfg: Any, backend: Any, catalog: Catalog) -> None:
+    """Cross-checks that need the whole config: indexes and RDPMC ECX values the
+    backend's architecture leaves free, and each field's event as perf spells it on
+    the backend, without qualifier bits (a field counts a host event's events)."""
     grouped: GroupedConfig = cfg.grouped
     grouped.indexes(backend.allinone_room(cfg.pmu))
-    known = set(backend.event_names())
     for i, c in enumerate(grouped.counters):
         for j, f in enumerate(c.fields):
-            if f.event not in known:
-                raise ConfigError(
-                    f"grouped.counters[{i}].fields[{j}].event",
-                    f.event,
-                    f"unknown event on backend {cfg.pmu.backend!r}; known: "
-                    + ", ".join(sorted(known)),
-                )
+            where = f"grouped.counters[{i}].fields[{j}].event"
+            (spec,) = check_names(catalog, where, [f.event])
+            if spec.qual:
+                raise ConfigError(where, f.event, "a field counts an event: no cmask/inv/edge")

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from vpmu_core.counters import Pmc
 from vpmu_core.errors import GuestFault
+from vpmu_core.events import catalog_of, config_catalog
 from vpmu_core.hookspecs import hookimpl
 from vpmu_core.msr import COUNTER, FIXED_CTRL, MsrHandler
 
@@ -63,7 +64,7 @@ class GroupedExtension:
     @classmethod
     def check(cls, config: Any, plugins: Any) -> None:
         backend = plugins.registry["backends"][config.pmu.backend]
-        check_against_backend(config, backend)
+        check_against_backend(config, backend, config_catalog(config, plugins))
 
     # ------------------------------------------------------------ machine hooks
     @hookimpl
@@ -79,10 +80,10 @@ class GroupedExtension:
     @hookimpl
     def vpmu_vcpu_msr_handlers(self, vcpu: VcpuPort) -> list[MsrHandler]:
         rows: list[MsrHandler] = []
-        events = vcpu.pmu.events
+        catalog = catalog_of(vcpu.pmu.events, vcpu.pmu.caps)
         pmcs: list[GroupedPmc] = vcpu.ext[self.name]
         for cfg, pmc in zip(self.config.counters, pmcs, strict=True):
-            pmc.bind_keys([events[f.event][0] for f in cfg.fields])
+            pmc.bind_keys([catalog.parse(f.event).key for f in cfg.fields])
             rows += self._generic_rows(vcpu, cfg.msr, cfg.ctrl_msr, pmc)
         # A vendor with a global status register (Intel) records a field wrap at the
         # PMC's index: let the guest clear it there.

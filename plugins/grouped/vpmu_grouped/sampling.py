@@ -19,9 +19,9 @@ EVENTS = (
     "cycles",
     "branches",
     "branch-misses",
-    "llc-references",
-    "llc-misses",
-    "ref-cycles",
+    "cache-references",
+    "cache-misses",
+    "bus-cycles",
     "topdown-bad-spec",
     "topdown-retiring",
 )

@@ -35,5 +35,8 @@ def caps_of(cfg: IntelConfig) -> Caps:
         reserved_eventsel_faults=True,
         full_width_writes=cfg.full_width_writes,
         event_select_mask=0xFF,
+        event_format=M.EVENT_FORMAT,
+        raw_event_mask=M.RAW_EVENT_MASK,
+        fixed_only_keys=tuple((sel, umask) for _, sel, umask in M.FIXED_EVENTS if not sel),
         has_global_status_set=cfg.version >= 4 and "kvm-no-status-set" not in cfg.quirks,
     )

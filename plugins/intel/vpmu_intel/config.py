@@ -10,6 +10,12 @@ from vpmu_core.errors import ConfigError
 
 from .msrs import PERF_CAP_PERF_METRICS
 
+# KVM_MAX_NR_INTEL_GP_COUNTERS (spec/intel.md §6), and all the legacy MSR map has room
+# for: a 9th PERFEVTSEL/PMC would be 0x18E/0xC9, and numbering on claims
+# PLATFORM_INFO (0xCE = PMC 13), PERF_STATUS/CTL (0x198/0x199 = PERFEVTSEL 18/19)
+# and IA32_MISC_ENABLE (0x1A0 = PERFEVTSEL 26).
+MAX_GP = 8
+
 
 class IntelConfig(BaseModel):
     """An Intel architectural PMU as CPUID.0AH and PERF_CAPABILITIES describe it."""
@@ -18,7 +24,9 @@ class IntelConfig(BaseModel):
 
     backend: Literal["intel"]
     version: int = Field(2, ge=0, le=6, description="architectural PMU version, CPUID.0AH:EAX[7:0]")
-    gp_counters: int = Field(8, ge=0, le=32, description="general-purpose counters")
+    gp_counters: int = Field(
+        8, ge=0, description=f"general-purpose counters, at most {MAX_GP} (KVM and the MSR map)"
+    )
     fixed_counters: int = Field(3, ge=0, le=4, description="fixed counters (version >= 2)")
     gp_width: int = Field(48, ge=8, le=64, description="GP counter width in bits")
     fixed_width: int = Field(48, ge=8, le=64, description="fixed counter width in bits")
@@ -87,6 +95,18 @@ class IntelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> IntelConfig:
+        if self.gp_bits >> MAX_GP:
+            key, value = (
+                ("pmu.gp_counters", self.gp_counters)
+                if self.gp_bitmap is None
+                else ("pmu.gp_bitmap", self.gp_bitmap)
+            )
+            raise ConfigError(
+                key,
+                value,
+                f"at most {MAX_GP} GP counters, 0-{MAX_GP - 1} (KVM_MAX_NR_INTEL_GP_COUNTERS; "
+                "PERFEVTSEL 0x186+i and PMC 0xC1+i have no room for more)",
+            )
         for bitmap in ("gp_bitmap", "fixed_bitmap"):
             if getattr(self, bitmap) is not None and self.version < 6:
                 raise ConfigError(

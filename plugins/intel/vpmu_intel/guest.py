@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from vpmu_core.counters import FIXED_BASE, EventKey
+from vpmu_core.counters import FIXED_BASE
 from vpmu_core.errors import GuestFault
-from vpmu_core.guest import GuestDriver, PmiClient, as_client
+from vpmu_core.guest import GpEvent, GuestDriver, PmiClient, as_client, hw_config
 from vpmu_core.port import GuestCpu
 
 from . import msrs as M
@@ -25,22 +25,15 @@ class IntelGuestDriver(GuestDriver):
         self.stopped: set[int] = set()  # counters a v1 disable_all cleared EN on
         self._intel_ctrl: int | None = None  # enable_all's mask, known at the first PMI
 
-    def program_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
-        sel, umask = key
-        value = (sel & 0xFF) | (umask << 8) | M.EVTSEL_EN
-        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
-        value |= M.EVTSEL_INT if intr else 0
+    def program_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
+        value = hw_config(key, usr, os, intr) | M.EVTSEL_EN
         self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
         self.active[i] = value
         self.stopped.discard(i)
 
-    def stop_gp(self, i: int, key: EventKey, *, usr: bool, os: bool, intr: bool = False) -> None:
+    def stop_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         """x86_pmu_disable_event: the same config with the enable bit clear."""
-        sel, umask = key
-        value = (sel & 0xFF) | (umask << 8)
-        value |= (M.EVTSEL_USR if usr else 0) | (M.EVTSEL_OS if os else 0)
-        value |= M.EVTSEL_INT if intr else 0
-        self.vcpu.wrmsr(M.PERFEVTSEL0 + i, value)
+        self.vcpu.wrmsr(M.PERFEVTSEL0 + i, hw_config(key, usr, os, intr))
         self.active.pop(i, None)
         self.stopped.discard(i)
 

@@ -75,13 +75,20 @@ RDPMC_FIXED = 1 << 30
 RDPMC_METRICS = 1 << 29
 RDPMC_INDEX_MASK = 0xFFFF
 
-# Architectural events: CPUID.0AH:EBX bit -> (event select, umask), spec/intel.md §6.
+# Architectural events: CPUID.0AH:EBX bit -> (event select, umask), spec/intel.md §6,
+# named as perf names them. perf's generic names are Linux's intel_perfmon_event_map
+# (arch/x86/events/intel/core.c, read at 4383cfa18c5b): cycles 0x003c, instructions
+# 0x00c0, cache-references 0x4f2e, cache-misses 0x412e, branches 0x00c4,
+# branch-misses 0x00c5, bus-cycles 0x013c and ref-cycles 0x0300, the pseudo-encoding
+# of fixed counter 2 (FIXED_EVENT_CONSTRAINT(0x0300, 2): it counts nowhere else).
+# So architectural event 2 (0x3C/0x01, "UnHalted Reference Cycles") is perf's
+# bus-cycles, and perf's ref-cycles is REF_TSC. Intel maps no stalled-cycles-*.
 ARCH_EVENTS: tuple[tuple[str, int, int], ...] = (
     ("cycles", 0x3C, 0x00),
     ("instructions", 0xC0, 0x00),
-    ("ref-cycles", 0x3C, 0x01),
-    ("llc-references", 0x2E, 0x4F),
-    ("llc-misses", 0x2E, 0x41),
+    ("bus-cycles", 0x3C, 0x01),
+    ("cache-references", 0x2E, 0x4F),
+    ("cache-misses", 0x2E, 0x41),
     ("branches", 0xC4, 0x00),
     ("branch-misses", 0xC5, 0x00),
     ("topdown-slots", 0xA4, 0x01),
@@ -94,10 +101,25 @@ ARCH_EVENTS: tuple[tuple[str, int, int], ...] = (
 
 # What each fixed counter counts, as the encoding KVM presets in its eventsel:
 # fixed0 INST_RETIRED.ANY, fixed1 CPU_CLK_UNHALTED.CORE, fixed2 REF_TSC (pseudo
-# 0x00/0x03), fixed3 TOPDOWN.SLOTS (pseudo 0x00/0x04).
+# 0x00/0x03, perf's ref-cycles), fixed3 TOPDOWN.SLOTS (pseudo 0x00/0x04).
 FIXED_EVENTS: tuple[tuple[str, int, int], ...] = (
     ("instructions", 0xC0, 0x00),
     ("cycles", 0x3C, 0x00),
-    ("ref-tsc", 0x00, 0x03),
+    ("ref-cycles", 0x00, 0x03),
     ("topdown-slots", 0x00, 0x04),
 )
+
+# perf's cpu PMU format terms (sysfs format/, intel_arch_formats_attr in
+# arch/x86/events/intel/core.c) and the attr.config bits the kernel keeps of a raw
+# event (X86_RAW_EVENT_MASK: event, umask, edge, inv, cmask; pc is a term but not
+# kept). No `any` term: CPUID.0AH:EDX[15] tells the guest AnyThread is deprecated,
+# as KVM reports it, and Linux then hides the term; KVM reserves bit 21 anyway.
+EVENT_FORMAT: tuple[tuple[str, str], ...] = (
+    ("event", "config:0-7"),
+    ("umask", "config:8-15"),
+    ("edge", "config:18"),
+    ("pc", "config:19"),
+    ("inv", "config:23"),
+    ("cmask", "config:24-31"),
+)
+RAW_EVENT_MASK = 0xFF84_FFFF

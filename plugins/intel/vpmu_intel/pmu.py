@@ -8,7 +8,7 @@ the vCPU's dispatch dict.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from vpmu_core.allinone import INDEX_BASE
 from vpmu_core.backend import VendorPmu
@@ -48,7 +48,7 @@ class IntelPmu(VendorPmu):
     ``i`` is ``Pmc(i)`` and its MSRs are PERFEVTSEL0+i, PMC0+i, whatever holes lie below.
     """
 
-    events: ClassVar[dict[str, tuple[EventKey, ...]]] = event_table()
+    events: dict[str, tuple[EventKey, ...]] = event_table()
 
     def __init__(self, vcpu: VcpuPort, cfg: IntelConfig, owner: str) -> None:
         super().__init__(vcpu)
@@ -211,7 +211,7 @@ class IntelPmu(VendorPmu):
 
     def cpuid_shape(self) -> dict[str, int]:
         """What a guest learns from CPUID; v6 counts the leaf 0x23 bitmaps, as Linux does."""
-        eax, _, _, edx = self.vcpu.cpuid(0xA)
+        eax, _, _, edx = self.vcpu.cpuid_table(0xA)
         version = eax & 0xFF
         shape = {
             "gp_counters": (eax >> 8) & 0xFF,
@@ -219,8 +219,8 @@ class IntelPmu(VendorPmu):
             "fixed_counters": edx & 0x1F if version >= 2 else 0,
             "fixed_width": (edx >> 5) & 0xFF if version >= 2 else 0,
         }
-        if version >= 6 and self.vcpu.cpuid(M.EXT_LEAF)[0] & (1 << 1):
-            gp_bits, fixed_bits, _, _ = self.vcpu.cpuid(M.EXT_LEAF, 1)
+        if version >= 6 and self.vcpu.cpuid_table(M.EXT_LEAF)[0] & (1 << 1):
+            gp_bits, fixed_bits, _, _ = self.vcpu.cpuid_table(M.EXT_LEAF, 1)
             shape["gp_counters"] = gp_bits.bit_count()
             shape["fixed_counters"] = fixed_bits.bit_count()
         return shape
