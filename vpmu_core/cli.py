@@ -54,27 +54,40 @@ def run(
         Path | None, typer.Option("--json", help="also write the result as JSON here")
     ] = None,
 ) -> None:
-    """Run a config's workload and print counters, PMIs, exits and their cost."""
+    """Run a config's workload and print counters, PMIs, exits and their cost.
+
+    The output path is checked before the run; if writing still fails after it, the
+    report is printed first. Exit status 1 when a trace's `expect` failed.
+    """
+    from .api import load_config
     from .api import run as run_config
+    from .output import check_output
 
     try:
-        result = run_config(config)
-        path = json_out or (Path(result_json) if (result_json := _report_json(config)) else None)
+        cfg = load_config(config)
+        option = "--json" if json_out is not None else "report.json"
+        path = json_out or (Path(cfg.report.json_path) if cfg.report.json_path else None)
         if path is not None:
-            result.write_json(path)
+            check_output(path, option, inputs=(config, getattr(cfg.workload, "path", None)))
+        result = run_config(config)
     except (VpmuError, ValueError) as exc:
         raise _fail(exc) from None
     _print_result(result)
     if path is not None:
+        _write(path, result.model_dump_json(indent=2) + "\n", option)
         out.print(f"result written to {path}")
+    if result.extra.get("mismatches"):
+        raise typer.Exit(1)
 
 
-def _report_json(config: Path) -> str | None:
-    from .api import load_config
+def _write(path: Path, text: str, option: str) -> None:
+    """Write an output after the report was printed: a failure is one line, exit 2."""
+    from .output import write_output
 
-    cfg = load_config(config)
-    json_path: str | None = cfg.report.json_path
-    return json_path
+    try:
+        write_output(path, text, option)
+    except VpmuError as exc:
+        raise _fail(exc) from None
 
 
 def _print_result(result: Any) -> None:
@@ -124,6 +137,20 @@ def _print_result(result: Any) -> None:
         out.print(f"largest counting error: {result.count_error_pct:.3f}%")
     if result.host_blind_s:
         out.print(f"host perf blind to the PMU for {result.host_blind_s:.3f} s")
+    _print_checks(result.extra)
+
+
+def _print_checks(extra: dict[str, Any]) -> None:
+    """A trace's guest faults and failed ``expect`` lines, one line each, by trace line."""
+    for f in extra.get("faults", []):
+        note = " (expected)" if f.get("expected") else ""
+        out.print(f"trace line {f['line']}: {f['what']}{note}", highlight=False, soft_wrap=True)
+    for m in extra.get("mismatches", []):
+        out.print(
+            f"[bold red]expect failed[/] at trace line {m['line']}: {m['what']}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _price_key(category: str, name: str) -> str:
@@ -158,10 +185,12 @@ def compare(
     """
     from .compare import compare as run_compare
     from .compare import compare_table, has_table, summary, table_runs
-    from .io import atomic_write_text
+    from .output import check_output
     from .overrides import parse_strategies
 
     try:
+        if json_out is not None:
+            check_output(json_out, "--json", inputs=(config,))
         table_mode = strategies is None and has_table(config)
         with _progress() as bar:
             if table_mode:
@@ -197,7 +226,7 @@ def compare(
     else:
         _print_compare(str(config), payload)
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        _write(json_out, json.dumps(payload, indent=2, sort_keys=True) + "\n", "--json")
         out.print(f"comparison written to {json_out}")
 
 

@@ -7,7 +7,6 @@ notebooks all want the same per-strategy summary without parsing a table.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic import BaseModel
 
 from .api import run
 from .errors import ConfigError
+from .io import read_toml
 from .overrides import parse_strategies
 from .plugins import PluginManager, default_manager
 from .report import RunResult
@@ -46,14 +46,7 @@ def read_config(config: str | Path | dict[str, Any]) -> tuple[dict[str, Any], st
     """The raw TOML tables of a config (and its path), before validation."""
     if isinstance(config, dict):
         return config, None
-    path = Path(config)
-    source = str(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8")), source
-    except OSError as exc:
-        raise ConfigError("file", source, f"cannot be read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("toml", source, f"not valid TOML: {exc}") from None
+    return read_toml(config), str(Path(config))
 
 
 def compare(

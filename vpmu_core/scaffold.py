@@ -281,6 +281,36 @@ PYTEST_OPTS = {
 }
 
 
+def _check_free(name: str, mod: str) -> None:
+    """Refuse a name already taken: the generated package would be shadowed or clash.
+
+    Taken are the name of an installed plugin (a ``vpmu`` entry point), of a
+    component some plugin registers (a backend, strategy, workload or extension
+    of that name: the registry keys the new one's config by it), and the module
+    name ``vpmu_NAME`` when anything importable already answers to it.
+    """
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    from .plugins import ENTRY_POINT_GROUP, default_manager
+
+    entry = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    if name in entry:
+        raise ConfigError(
+            "NAME", name, f"an installed plugin has it ({entry[name]}); choose another"
+        )
+    pm = default_manager()
+    for kind, components in pm.registry.items():
+        if name in components:
+            raise ConfigError("NAME", name, f"installed {kind} have it; choose another")
+    try:
+        found = find_spec(mod) is not None
+    except (ImportError, ValueError):
+        found = True
+    if found:
+        raise ConfigError("NAME", name, f"module {mod} is importable already; choose another")
+
+
 def new_plugin(name: str, kind: str, directory: Path | None = None) -> list[Path]:
     """Write a plugin package for ``name`` of ``kind``; return the files written.
 
@@ -291,10 +321,11 @@ def new_plugin(name: str, kind: str, directory: Path | None = None) -> list[Path
         raise ConfigError("NAME", name, "lowercase letters, digits and single dashes, e.g. my-pmu")
     if kind not in KINDS:
         raise ConfigError("--kind", kind, f"one of {', '.join(KINDS)}")
+    mod = "vpmu_" + name.replace("-", "_")
+    _check_free(name, mod)
     root = directory if directory is not None else Path(f"vpmu-{name}")
     if root.exists() and any(root.iterdir()):
         raise ConfigError("--dir", str(root), "exists and is not empty; choose another")
-    mod = "vpmu_" + name.replace("-", "_")
     words = {
         "name": name,
         "kind": kind,
