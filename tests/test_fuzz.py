@@ -15,7 +15,7 @@ import pytest
 
 from vpmu_core.counters import Pmc
 from vpmu_core.testing import fuzz
-from vpmu_core.testing.fuzz.ops import FORK, RETIRE, SNAPSHOT, WRMSR
+from vpmu_core.testing.fuzz.ops import CPL, FORK, RETIRE, SNAPSHOT, WRMSR
 from vpmu_core.testing.shrink import ddmin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,9 +109,10 @@ def test_an_escaping_exception_is_caught_and_shrunk(monkeypatch: pytest.MonkeyPa
     noise = fuzz.generate(random.Random("n"), t, 300)
     noise = [op for op in noise if op[0] not in (RETIRE, FORK, SNAPSHOT)]
     ops = [
-        *noise[:150],
+        *noise,
+        (CPL, 0, 0, 0, 0),
+        (WRMSR, 0, 0x38F, 0xFF, 0),
         (WRMSR, 0, 0x186, 0x4300C0, 0),
-        *noise[150:],
         (RETIRE, 0, ins, 77, 0),
     ]
     f = fuzz.run_ops(t, ops).failure
@@ -121,7 +122,7 @@ def test_an_escaping_exception_is_caught_and_shrunk(monkeypatch: pytest.MonkeyPa
         lambda sub: (g := fuzz.run_ops(t, sub).failure) is not None and g.signature == f.signature,
         seconds=30,
     )
-    assert len(small) <= 3 and small[-1] == (RETIRE, 0, ins, 77, 0)
+    assert len(small) <= 4 and small[-1] == (RETIRE, 0, ins, 77, 0)
 
 
 def test_a_counter_beyond_its_width_is_an_invariant_violation(

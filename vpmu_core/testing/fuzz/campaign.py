@@ -20,6 +20,7 @@ from .ops import (
     RDPMC,
     RETIRE,
     SCHED,
+    SNAPSHOT,
     WRMSR,
     Op,
     Target,
@@ -149,31 +150,26 @@ def reproducer(t: Target, ops: Sequence[Op]) -> str:
     return "\n".join(lines)
 
 
+#: each kind as a statement of the replay script (``m``: a machine, ``v``: its vCPUs)
+STATEMENTS = {
+    WRMSR: "{v}.wrmsr({a:#x}, {b:#x})",
+    RDMSR: "hex({v}.rdmsr({a:#x}))",
+    RDPMC: "hex({v}.rdpmc({a:#x}))",
+    RETIRE: "{v}.retire({event!r}, {b}, cpl={c})",
+    CPL: "setattr({v}, 'cpl', {a})",
+    PCE: "setattr({v}, 'cr4_pce', {a_bool})",
+    SCHED: "(m.host.sched_out({v}), m.host.sched_in({v}))",
+    MIGRATE: "m.host.migrate({v}, {a})",
+    ADVANCE: "m.host.advance(m.host.now_ns + {a})",
+    CPUID: "{v}.cpuid({a:#x}, {b})",
+    SNAPSHOT: "{v}.restore({v}.snapshot().model_dump_json())",
+}
+
+
 def _statement(t: Target, op: Op) -> str:
     k, vi, a, b, c = op
-    v = f"v[{vi}]"
     if k == FORK:
         return "fork()"
-    if k == WRMSR:
-        body = f"{v}.wrmsr({a:#x}, {b:#x})"
-    elif k == RDMSR:
-        body = f"hex({v}.rdmsr({a:#x}))"
-    elif k == RDPMC:
-        body = f"hex({v}.rdpmc({a:#x}))"
-    elif k == RETIRE:
-        body = f"{v}.retire({t.events[a]!r}, {b}, cpl={c})"
-    elif k == CPL:
-        body = f"setattr({v}, 'cpl', {a})"
-    elif k == PCE:
-        body = f"setattr({v}, 'cr4_pce', {bool(a)})"
-    elif k == SCHED:
-        body = f"(m.host.sched_out({v}), m.host.sched_in({v}))"
-    elif k == MIGRATE:
-        body = f"m.host.migrate({v}, {a})"
-    elif k == ADVANCE:
-        body = f"m.host.advance(m.host.now_ns + {a})"
-    elif k == CPUID:
-        body = f"{v}.cpuid({a:#x}, {b})"
-    else:
-        body = f"{v}.restore({v}.snapshot().model_dump_json())"
+    event = t.events[a] if k == RETIRE else None
+    body = STATEMENTS[k].format(v=f"v[{vi}]", a=a, b=b, c=c, event=event, a_bool=bool(a))
     return f"each(lambda m, v: {body})"

@@ -118,7 +118,8 @@ def _value(rng: random.Random, t: Target, msr: int) -> int:
         v: int = rng.choice(EVENTSEL_FLAGS) | (sel & 0xFF) | ((sel >> 8) << 32) | (umask << 8)
         return v | (rng.getrandbits(8) << 24 if rng.random() < 0.2 else 0)
     if shaped and klass in ("global_ctrl", "global_status_clr", "global_status_set"):
-        return rng.getrandbits(64) & rng.choice(GLOBAL_MASKS)
+        mask: int = rng.choice(GLOBAL_MASKS)
+        return mask if rng.random() < 0.5 else rng.getrandbits(64) & mask
     if shaped and klass == "fixed_ctrl":
         return rng.getrandbits(16) & rng.choice((0xBBB, 0xB0B0, 0xBBBB, 0x333, 0xB0, 0xFFFF))
     if shaped and klass == "lvtpc":
