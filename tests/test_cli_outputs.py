@@ -236,3 +236,11 @@ def test_new_plugin_refuses_a_name_whose_module_is_importable(
     monkeypatch.syspath_prepend(str(tmp_path))
     res = _invoke("new-plugin", "mine", "--dir", str(tmp_path / "p"))
     _one_error_line(res, "module vpmu_mine is importable")
+
+
+@pytest.mark.parametrize("where", ["/proc/x", "plain/x", "plain"])
+def test_new_plugin_refuses_a_directory_it_cannot_write(tmp_path: Path, where: str) -> None:
+    (tmp_path / "plain").write_text("a user's file\n")
+    target = where if where.startswith("/") else str(tmp_path / where)
+    _one_error_line(_invoke("new-plugin", "free-name", "--dir", target), "--dir")
+    assert (tmp_path / "plain").read_text() == "a user's file\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 from .errors import ConfigError
+from .output import check_output, write_output
 
 KINDS = ("backend", "strategy", "extension")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -314,8 +315,8 @@ def _check_free(name: str, mod: str) -> None:
 def new_plugin(name: str, kind: str, directory: Path | None = None) -> list[Path]:
     """Write a plugin package for ``name`` of ``kind``; return the files written.
 
-    Refuses (ConfigError) a bad name or kind and a directory that is not empty, so
-    it never overwrites an author's work.
+    Refuses (ConfigError) a bad name or kind, a name already taken, a directory that
+    is not empty (so it never overwrites an author's work) or cannot be written.
     """
     if not NAME_RE.match(name):
         raise ConfigError("NAME", name, "lowercase letters, digits and single dashes, e.g. my-pmu")
@@ -324,8 +325,11 @@ def new_plugin(name: str, kind: str, directory: Path | None = None) -> list[Path
     mod = "vpmu_" + name.replace("-", "_")
     _check_free(name, mod)
     root = directory if directory is not None else Path(f"vpmu-{name}")
-    if root.exists() and any(root.iterdir()):
+    if root.is_dir() and any(root.iterdir()):
         raise ConfigError("--dir", str(root), "exists and is not empty; choose another")
+    if root.exists() and not root.is_dir():
+        raise ConfigError("--dir", str(root), "is a file, not a directory")
+    check_output(root / "pyproject.toml", "--dir")
     words = {
         "name": name,
         "kind": kind,
@@ -340,6 +344,5 @@ def new_plugin(name: str, kind: str, directory: Path | None = None) -> list[Path
         root / "example.toml": CONFIG[kind].substitute(words),
     }
     for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_output(path, text, "--dir")
     return list(files)
