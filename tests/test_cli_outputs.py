@@ -244,3 +244,12 @@ def test_new_plugin_refuses_a_directory_it_cannot_write(tmp_path: Path, where: s
     target = where if where.startswith("/") else str(tmp_path / where)
     _one_error_line(_invoke("new-plugin", "free-name", "--dir", target), "--dir")
     assert (tmp_path / "plain").read_text() == "a user's file\n"
+
+
+def test_run_refuses_to_write_over_its_trace(tmp_path: Path, no_run: None) -> None:
+    trace = tmp_path / "t.trace"
+    trace.write_text("rdmsr 0xc1\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[pmu]\nbackend = "intel"\n[workload]\nkind = "trace"\npath = "{trace}"\n')
+    _one_error_line(_invoke("run", str(cfg), "--json", str(trace)), "is an input of this run")
+    assert trace.read_text() == "rdmsr 0xc1\n"
