@@ -9,23 +9,7 @@ from dataclasses import dataclass, field
 
 from ..shrink import ddmin
 from .execute import Failure, Run, run_ops
-from .ops import (
-    ADVANCE,
-    CPL,
-    CPUID,
-    FORK,
-    MIGRATE,
-    PCE,
-    RDMSR,
-    RDPMC,
-    RETIRE,
-    SCHED,
-    SNAPSHOT,
-    WRMSR,
-    Op,
-    Target,
-    generate,
-)
+from .ops import FORK, NAMES, RETIRE, Op, Target, generate
 
 
 # ------------------------------------------------------------------- campaign
@@ -152,17 +136,17 @@ def reproducer(t: Target, ops: Sequence[Op]) -> str:
 
 #: each kind as a statement of the replay script (``m``: a machine, ``v``: its vCPUs)
 STATEMENTS = {
-    WRMSR: "{v}.wrmsr({a:#x}, {b:#x})",
-    RDMSR: "hex({v}.rdmsr({a:#x}))",
-    RDPMC: "hex({v}.rdpmc({a:#x}))",
-    RETIRE: "{v}.retire({event!r}, {b}, cpl={c})",
-    CPL: "setattr({v}, 'cpl', {a})",
-    PCE: "setattr({v}, 'cr4_pce', {a_bool})",
-    SCHED: "(m.host.sched_out({v}), m.host.sched_in({v}))",
-    MIGRATE: "m.host.migrate({v}, {a})",
-    ADVANCE: "m.host.advance(m.host.now_ns + {a})",
-    CPUID: "{v}.cpuid({a:#x}, {b})",
-    SNAPSHOT: "{v}.restore({v}.snapshot().model_dump_json())",
+    "wrmsr": "{v}.wrmsr({a:#x}, {b:#x})",
+    "rdmsr": "hex({v}.rdmsr({a:#x}))",
+    "rdpmc": "hex({v}.rdpmc({a:#x}))",
+    "retire": "{v}.retire({event!r}, {b}, cpl={c})",
+    "cpl": "setattr({v}, 'cpl', {a})",
+    "cr4_pce": "setattr({v}, 'cr4_pce', {a_bool})",
+    "sched": "(m.host.sched_out({v}), m.host.sched_in({v}))",
+    "migrate": "m.host.migrate({v}, {a})",
+    "advance": "m.host.advance(m.host.now_ns + {a})",
+    "cpuid": "{v}.cpuid({a:#x}, {b})",
+    "snapshot": "{v}.restore({v}.snapshot().model_dump_json())",
 }
 
 
@@ -171,5 +155,5 @@ def _statement(t: Target, op: Op) -> str:
     if k == FORK:
         return "fork()"
     event = t.events[a] if k == RETIRE else None
-    body = STATEMENTS[k].format(v=f"v[{vi}]", a=a, b=b, c=c, event=event, a_bool=bool(a))
+    body = STATEMENTS[NAMES[k]].format(v=f"v[{vi}]", a=a, b=b, c=c, event=event, a_bool=bool(a))
     return f"each(lambda m, v: {body})"
