@@ -9,14 +9,22 @@ exact for whatever is installed, and a typo anywhere is an error, never ignored.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .costs import cost_table_model
 from .errors import ConfigError
+from .io import read_toml
 
 if TYPE_CHECKING:
     from .plugins import PluginManager
@@ -73,9 +81,22 @@ class FilterConfig(Strict):
     """KVM_SET_PMU_EVENT_FILTER, as a table."""
 
     action: Literal["allow", "deny"]
-    events: list[int] = Field(default_factory=list, description="raw or masked entries")
+    events: list[int] = Field(
+        default_factory=list, description="raw or masked entries, each a 64-bit word"
+    )
     fixed_counter_bitmap: int = Field(0, ge=0, lt=1 << 32)
     masked: bool = False
+
+    @field_validator("events")
+    @classmethod
+    def _u64(cls, events: list[int]) -> list[int]:
+        """The ioctl carries __u64 words: a wider or negative entry is no filter KVM can get."""
+        for i, e in enumerate(events):
+            if not 0 <= e < 1 << 64:
+                raise ConfigError(
+                    f"filter.events[{i}]", e, "an entry is a 64-bit word: 0 <= entry < 2**64"
+                )
+        return events
 
 
 class CompareRow(Strict):
@@ -192,20 +213,6 @@ def load_dict(data: dict[str, Any], pm: PluginManager, *, source: str | None = N
             setattr(cfg, name, pm.registry["extensions"][name].Config())
     _cross_checks(cfg, pm, source)
     return cfg
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """The raw tables of a TOML config, before validation (a command line may still
-    change them: ``vpmu_core.overrides``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("file", str(path), f"cannot be read ({exc.strerror})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("toml", str(path), f"not valid TOML: {exc}") from None
 
 
 def load_toml(path: str | Path, pm: PluginManager) -> Any:

@@ -85,6 +85,27 @@ class EventFilter:
         return hit(self.includes) and not hit(self.excludes)
 
 
+def _check_abi(events: Sequence[int], fixed_counter_bitmap: int, flags: int) -> None:
+    """Refuse what struct kvm_pmu_event_filter cannot carry.
+
+    The ioctl's ``events`` are ``__u64`` and ``fixed_counter_bitmap`` and ``flags``
+    are ``__u32`` (arch/x86/include/uapi/asm/kvm.h); KVM validates the words it
+    receives (kvm_vm_ioctl_set_pmu_event_filter, arch/x86/kvm/pmu.c at torvalds/linux
+    004a0aa56ede). A wider or negative number never reaches it: a caller converting
+    it to the ABI would truncate it into another filter (0x1_0000_0000_0000_00C4
+    into "0xC4", -1 into all ones), so it is refused here, naming the entry.
+    """
+    for i, e in enumerate(events):
+        if not 0 <= int(e) < 1 << 64:
+            raise FilterError("EINVAL", f"events[{i}] = {int(e):#x}: an entry is a __u64")
+    if not 0 <= fixed_counter_bitmap < 1 << 32:
+        raise FilterError(
+            "EINVAL", f"fixed_counter_bitmap = {fixed_counter_bitmap:#x}: it is a __u32"
+        )
+    if not 0 <= flags < 1 << 32:
+        raise FilterError("EINVAL", f"flags = {flags:#x}: it is a __u32")
+
+
 def build_filter(
     *,
     action: str,
@@ -102,6 +123,7 @@ def build_filter(
     """
     if flags is None:
         flags = 1 if masked else 0
+    _check_abi(events, fixed_counter_bitmap, flags)
     if flags & ~1:
         raise FilterError("EINVAL", f"flags {flags:#x}: only bit 0 (masked events) is defined")
     masked = bool(flags & 1)
@@ -109,7 +131,7 @@ def build_filter(
         raise FilterError("E2BIG", f"{len(events)} events: at most {MAX_EVENTS} are allowed")
     if action not in ACTIONS:
         raise FilterError("EINVAL", f"action {action!r}: allowed are 'allow' and 'deny'")
-    words = [int(e) & ((1 << 64) - 1) for e in events]
+    words = [int(e) for e in events]
     if masked:
         valid = event_select_mask | UMASK_MASK | UMASK_MATCH | EXCLUDE
         for w in words:
@@ -129,7 +151,7 @@ def build_filter(
         (excludes if w & EXCLUDE else includes).append(entry)
     return EventFilter(
         action=action,
-        fixed_counter_bitmap=fixed_counter_bitmap & 0xFFFFFFFF,
+        fixed_counter_bitmap=fixed_counter_bitmap,
         includes=tuple(includes),
         excludes=tuple(excludes),
         masked=masked,

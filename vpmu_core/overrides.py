@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import read_toml
 from .errors import ConfigError
+from .io import read_toml
 
 STRATEGY_SYNTAX = "name[:key=value[:key=value]...]"
 SET_SYNTAX = "KEY=VALUE with KEY dotted as in docs/config.md (e.g. workload.freq=4000)"

@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 from .errors import ConfigError
+from .output import check_output, write_output
 
 KINDS = ("backend", "strategy", "extension")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -281,20 +282,54 @@ PYTEST_OPTS = {
 }
 
 
+def _check_free(name: str, mod: str) -> None:
+    """Refuse a name already taken: the generated package would be shadowed or clash.
+
+    Taken are the name of an installed plugin (a ``vpmu`` entry point), of a
+    component some plugin registers (a backend, strategy, workload or extension
+    of that name: the registry keys the new one's config by it), and the module
+    name ``vpmu_NAME`` when anything importable already answers to it.
+    """
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    from .plugins import ENTRY_POINT_GROUP, default_manager
+
+    entry = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    if name in entry:
+        raise ConfigError(
+            "NAME", name, f"an installed plugin has it ({entry[name]}); choose another"
+        )
+    pm = default_manager()
+    for kind, components in pm.registry.items():
+        if name in components:
+            raise ConfigError("NAME", name, f"installed {kind} have it; choose another")
+    try:
+        found = find_spec(mod) is not None
+    except (ImportError, ValueError):
+        found = True
+    if found:
+        raise ConfigError("NAME", name, f"module {mod} is importable already; choose another")
+
+
 def new_plugin(name: str, kind: str, directory: Path | None = None) -> list[Path]:
     """Write a plugin package for ``name`` of ``kind``; return the files written.
 
-    Refuses (ConfigError) a bad name or kind and a directory that is not empty, so
-    it never overwrites an author's work.
+    Refuses (ConfigError) a bad name or kind, a name already taken, a directory that
+    is not empty (so it never overwrites an author's work) or cannot be written.
     """
     if not NAME_RE.match(name):
         raise ConfigError("NAME", name, "lowercase letters, digits and single dashes, e.g. my-pmu")
     if kind not in KINDS:
         raise ConfigError("--kind", kind, f"one of {', '.join(KINDS)}")
-    root = directory if directory is not None else Path(f"vpmu-{name}")
-    if root.exists() and any(root.iterdir()):
-        raise ConfigError("--dir", str(root), "exists and is not empty; choose another")
     mod = "vpmu_" + name.replace("-", "_")
+    _check_free(name, mod)
+    root = directory if directory is not None else Path(f"vpmu-{name}")
+    if root.is_dir() and any(root.iterdir()):
+        raise ConfigError("--dir", str(root), "exists and is not empty; choose another")
+    if root.exists() and not root.is_dir():
+        raise ConfigError("--dir", str(root), "is a file, not a directory")
+    check_output(root / "pyproject.toml", "--dir")
     words = {
         "name": name,
         "kind": kind,
@@ -309,6 +344,5 @@ def new_plugin(name: str, kind: str, directory: Path | None = None) -> list[Path
         root / "example.toml": CONFIG[kind].substitute(words),
     }
     for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_output(path, text, "--dir")
     return list(files)

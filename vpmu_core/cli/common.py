@@ -59,3 +59,13 @@ Sets = Annotated[
         "(repeatable), e.g. --set machine.vcpus=4 --set workload.events=6*instructions",
     ),
 ]
+
+
+def check_outputs(config: Path, outputs: dict[str, Path | None]) -> None:
+    """Every file a command will write, checked before it runs (``vpmu_core.output``):
+    a long run must not end in an unwritable path or over its own config."""
+    from ..output import check_output
+
+    for option, path in outputs.items():
+        if path is not None:
+            check_output(path, option, inputs=(config,))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import VpmuError
-from .common import ConfigArg, Sets, Verbose, _fail, app, err, out
+from .common import ConfigArg, Sets, Verbose, _fail, app, check_outputs, err, out
 from .progress import Progress
 from .tables import print_grid
 
@@ -45,10 +45,11 @@ def compare(
     """
     from ..compare import all_strategies, compare_table, has_table, summary, table_runs
     from ..compare import compare as run_compare
-    from ..io import atomic_write_text
     from ..overrides import configured, parse_strategies
+    from .run import write_after_report
 
     try:
+        check_outputs(config, {"--json": json_out, "--plot": plot})
         data, source = configured(config, sets or ())
         specs = parse_strategies(strategies) if strategies is not None else None
         if plot is not None:
@@ -86,8 +87,6 @@ def compare(
                 plot_table(table, plot, title(config, sets or ()))
             else:
                 plot_compare(payload, plot, title(config, sets or ()))
-        if json_out is not None:
-            atomic_write_text(json_out, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     except (VpmuError, ValueError) as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -99,6 +98,8 @@ def compare(
     else:
         _print_compare(str(config), payload)
     if json_out is not None:
+        text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+        write_after_report(json_out, text, "--json")
         out.print(f"comparison written to {json_out}", highlight=False)
     if plot is not None:
         out.print(f"plot written to {plot}", highlight=False)

@@ -24,24 +24,46 @@ def run(
     sets: Sets = None,
     verbose: Verbose = 0,
 ) -> None:
-    """Run a config's workload and print counters, PMIs, exits and their cost."""
+    """Run a config's workload and print counters, PMIs, exits and their cost.
+
+    The output path is checked before the run; if writing still fails after it, the
+    report is printed first. Exit status 1 when a trace's `expect` failed.
+    """
     from ..api import run as run_config
+    from ..config import load_dict
+    from ..output import check_output
     from ..overrides import configured
+    from ..plugins import default_manager
 
     try:
         data, source = configured(config, sets or ())
+        cfg = load_dict(data, default_manager(), source=source)
+        result_json = cfg.report.json_path
+        path = json_out or (Path(result_json) if result_json else None)
+        option = "--json" if json_out is not None else "report.json"
+        if path is not None:
+            check_output(path, option, inputs=(config, getattr(cfg.workload, "path", None)))
         with Progress(err, "run") as bar:
             task = bar.add_task(str(config))
             result = run_config(data, progress=lambda f: bar.update(task, f), name=source)
-        result_json = data.get("report", {}).get("json_path")
-        path = json_out or (Path(result_json) if result_json else None)
-        if path is not None:
-            result.write_json(path)
     except (VpmuError, ValueError) as exc:
         raise _fail(exc) from None
     _print_result(result)
     if path is not None:
+        write_after_report(path, result.model_dump_json(indent=2) + "\n", option)
         out.print(f"result written to {path}")
+    if result.extra.get("mismatches"):
+        raise typer.Exit(1)
+
+
+def write_after_report(path: Path, text: str, option: str) -> None:
+    """Write an output after the report was printed: a failure is one line, exit 2."""
+    from ..output import write_output
+
+    try:
+        write_output(path, text, option)
+    except VpmuError as exc:
+        raise _fail(exc) from None
 
 
 def _print_result(result: Any) -> None:
@@ -95,6 +117,20 @@ def _print_result(result: Any) -> None:
         out.print(f"largest counting error: {percent(result.count_error_pct)}")
     if result.host_blind_s:
         out.print(f"host perf blind to the PMU for {duration(result.host_blind_s * 1e9)}")
+    _print_checks(result.extra)
+
+
+def _print_checks(extra: dict[str, Any]) -> None:
+    """A trace's guest faults and failed ``expect`` lines, one line each, by trace line."""
+    for f in extra.get("faults", []):
+        note = " (expected)" if f.get("expected") else ""
+        out.print(f"trace line {f['line']}: {f['what']}{note}", highlight=False, soft_wrap=True)
+    for m in extra.get("mismatches", []):
+        out.print(
+            f"[bold red]expect failed[/] at trace line {m['line']}: {m['what']}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _price_key(category: str, name: str) -> str:

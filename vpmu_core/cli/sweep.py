@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import VpmuError
-from .common import ConfigArg, Sets, Verbose, _fail, app, err, out
+from .common import ConfigArg, Sets, Verbose, _fail, app, check_outputs, err, out
 from .progress import Progress
 from .tables import print_whole
 
@@ -83,6 +83,8 @@ def sweep(
     from ..overrides import parse_strategies
 
     try:
+        outputs = {"--json": json_out, "--csv": csv_out, "--plot": plot, "--resume": resume}
+        check_outputs(config, outputs)
         specs = parse_strategies(strategies) if strategies is not None else None
         if plot is not None:
             from ..plots import check_plot_path

@@ -9,13 +9,13 @@ runs, so a malformed line is reported with its number and no operation is issued
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError, GuestFault
 from ..events import Catalog, UnknownEvent, catalog_of
+from ..io import read_text
 from ..units import event
 from .base import CounterRow, Workload, WorkloadOutput
 from .profiles import Profile, Truth, resolve
@@ -82,6 +82,32 @@ def _cpl(opts: list[str], line: int) -> int:
     return cpl
 
 
+EXPECT_USAGE = "usage: expect rdmsr|rdpmc INDEX VALUE|gp, or expect wrmsr MSR ok|gp"
+
+
+def _expect(rest: list[str], line: int, raw: str) -> tuple[str, int, int | str]:
+    """``expect``: what the last access of that kind and index answered.
+
+    A read answers its value, or ``gp`` when it faulted; a write answers ``ok`` or
+    ``gp``. So a #GP the trace expects (a reserved bit, a counter that does not
+    exist) is stated as such and is no failure.
+    """
+    if len(rest) != 3 or rest[0] not in ("rdmsr", "rdpmc", "wrmsr"):
+        raise TraceError(f"trace line {line}", raw.strip(), EXPECT_USAGE)
+    kind, index, want = rest[0], _int(rest[1], line, "index"), rest[2].lower()
+    if want == "gp" or (kind == "wrmsr" and want == "ok"):
+        return kind, index, want
+    if kind == "wrmsr":
+        raise TraceError(f"trace line {line}", rest[2], "a write answers ok or gp")
+    return kind, index, _int(rest[2], line, "value")
+
+
+def _shown(answer: int | str | None) -> str:
+    if answer is None:
+        return "nothing (no such access before this line)"
+    return answer if isinstance(answer, str) else f"{answer:#x}"
+
+
 def parse(text: str, events: Catalog, vcpus: int, pcpus: int) -> list[Op]:
     """Every line checked before anything runs; the first bad one raises TraceError.
 
@@ -119,10 +145,7 @@ def parse(text: str, events: Catalog, vcpus: int, pcpus: int) -> list[Op]:
                 raise TraceError(where, raw.strip(), "LEAF and SUBLEAF are 32 bits")
             ops.append(Op(n, verb, (leaf, sub)))
         elif verb == "expect":
-            # expect rdmsr MSR VALUE | expect rdpmc ECX VALUE: the last read must match
-            if len(rest) != 3 or rest[0] not in ("rdmsr", "rdpmc"):
-                raise TraceError(where, raw.strip(), "usage: expect rdmsr|rdpmc INDEX VALUE")
-            ops.append(Op(n, verb, (rest[0], _int(rest[1], n, "index"), _int(rest[2], n, "value"))))
+            ops.append(Op(n, verb, _expect(rest, n, raw)))
         elif verb == "run":
             if len(rest) < 2:
                 raise TraceError(where, raw.strip(), "usage: run N cycles|EVENT [cpl=N]")
@@ -167,12 +190,7 @@ class Trace(Workload):
         if cfg.text is not None:
             return cfg.text
         assert cfg.path is not None
-        try:
-            return Path(cfg.path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                "workload.path", cfg.path, f"cannot be read ({exc.strerror})"
-            ) from None
+        return read_text(cfg.path, "workload.path")
 
     def run(self) -> WorkloadOutput:
         m = self.machine
@@ -189,8 +207,11 @@ class Trace(Workload):
         reads: list[dict[str, Any]] = []
         faults: list[dict[str, Any]] = []
         mismatches: list[dict[str, Any]] = []
-        last: dict[tuple[str, int], int] = {}
+        last: dict[tuple[str, int], int | str] = {}
+        fault_of: dict[tuple[str, int], dict[str, Any]] = {}
         for op in ops:
+            if op.verb in ("wrmsr", "rdmsr", "rdpmc"):
+                last[(op.verb, op.args[0])] = "gp"  # until it completes
             try:
                 if op.verb == "vcpu":
                     vcpu = m.vcpus[op.args[0]]
@@ -198,6 +219,7 @@ class Trace(Workload):
                     vcpu.cpl = op.args[0]
                 elif op.verb == "wrmsr":
                     vcpu.wrmsr(*op.args)
+                    last[("wrmsr", op.args[0])] = "ok"
                 elif op.verb == "rdmsr":
                     v = vcpu.rdmsr(op.args[0])
                     last[("rdmsr", op.args[0])] = v
@@ -219,7 +241,12 @@ class Trace(Workload):
                     kind, idx, want = op.args
                     got = last.get((kind, idx))
                     if got != want:
-                        mismatches.append({"line": op.line, "expected": want, "read": got})
+                        what = f"{kind} {idx:#x} answered {_shown(got)}, expected {_shown(want)}"
+                        mismatches.append(
+                            {"line": op.line, "expected": want, "read": got, "what": what}
+                        )
+                    elif want == "gp":
+                        fault_of[(kind, idx)]["expected"] = True
                 elif op.verb == "run":
                     n, what, cpl = op.args
                     if what == "cycles":
@@ -244,7 +271,9 @@ class Trace(Workload):
                 elif op.verb == "migrate":
                     m.host.migrate(vcpu, op.args[0])
             except GuestFault as exc:
-                faults.append({"line": op.line, "vector": exc.vector, "what": str(exc)})
+                fault = {"line": op.line, "vector": exc.vector, "what": str(exc), "expected": False}
+                faults.append(fault)
+                fault_of[(op.verb, op.args[0])] = fault
         for each in m.vcpus:
             each.sync()
         rows = [
