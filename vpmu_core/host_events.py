@@ -23,17 +23,21 @@ class HostEvent:
 
     ``constraint`` names the hardware counters it may occupy: ``"gp"`` any GP
     counter, ``"fixed:N"`` fixed counter N or any GP counter. ``cpu`` is where the
-    event last ran (perf's ``oncpu``); ``running`` whether it holds a counter now.
+    event last ran (perf's ``oncpu``); ``running`` whether it holds a counter now;
+    ``paused``: perf_event_pause'd (state OFF, no counter); ``denied``: the last
+    scheduling of it, enabled and with its thread running, found no counter (what
+    the ledger's contention counts follow).
     """
 
     config: int
     paused: bool = False
     cpu: int = 0  # the pCPU KVM created or last reprogrammed it for (what the skip compares)
-    home: int = 0  # the pCPU whose perf context holds it now
+    home: int = 0  # the pCPU its context is on now (a task event's: where its thread is)
     pinned: bool = True
     constraint: str = "gp"
     owner: str = GUEST
     running: bool = True
+    denied: bool = False
     counter: str | None = None
     group: int = 0
     pmc: Any = None

@@ -283,6 +283,10 @@ class Vcpu:
         return keys
 
     def _matching(self, event: Event, user: bool) -> list[Pmc]:
+        # Every guest action that counts reaches here after the host switched this
+        # vCPU's thread off its pCPU (that clears the cached lists): executing guest
+        # code puts the thread back on its pCPU first, so its task events count.
+        self.machine.host.run(self)
         keys = self._keys(event)
         lst = [
             pmc
