@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vpmu_core as vpmu
 from vpmu_core.host import PROFILER, WATCHDOG
@@ -201,3 +203,55 @@ def test_loop_runs_a_vcpu_only_while_its_thread_runs() -> None:
     assert sum(truth) == 20_000_000  # 8 ms at 2.5 GHz, shared
     off = [m.host.off_cpu_ns(v) for v in m.vcpus]
     assert [round(8e6 - o) for o in off] == [round(t / 2.5) for t in truth]
+
+
+# ------------------------------------------------------------------ property
+OP = st.tuples(
+    st.integers(0, 2),  # which vCPU acts
+    st.sampled_from(["evtsel", "global", "retire", "slice"]),
+    st.integers(0, 3),  # which counter / event
+    st.booleans(),  # enable or not
+    st.integers(0, 1000),  # how many events
+)
+EVENTS = ["branches", "branch-misses", "llc-misses", "instructions"]
+CODES = [0xC4, 0xC5, 0x2E, 0xC0]
+UMASKS = [0x00, 0x00, 0x41, 0x00]
+
+
+def _apply(m: vpmu.Machine, op: tuple[int, str, int, bool, int]) -> None:
+    who, verb, i, on, n = op
+    v = m.vcpus[who]
+    if verb == "evtsel":
+        en = 0x400000 if on else 0
+        v.wrmsr(EVTSEL0 + i, 0x030000 | en | UMASKS[i] << 8 | CODES[i])
+    elif verb == "global":
+        v.wrmsr(GLOBAL_CTRL, 0xF if on else 0x5)
+    elif verb == "retire":
+        v.retire(EVENTS[i], n, cpl=3 if on else 0)
+    else:
+        m.host.advance(m.host.now_ns + m.host.slice_ns)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(OP, max_size=40), st.sampled_from(["emulated", "emulated-legacy", "fastpath"]))
+def test_sharing_a_pcpu_never_changes_what_a_vcpu_counts(ops: list[Any], strategy: str) -> None:
+    """Task events: three vCPUs taking turns on one pCPU (watchdog on) read exactly
+    what they read each on a pCPU of its own, whatever the interleaving."""
+
+    def build(pcpus: int) -> vpmu.Machine:
+        return vpmu.Machine.from_dict(
+            {
+                "machine": {"vcpus": 3},
+                "pmu": {"backend": "intel", "version": 2, "gp_counters": 4, "fixed_counters": 0},
+                "host": {"pcpus": pcpus, "nmi_watchdog": True, "gp_counters": 5},
+                "strategy": {"name": strategy},
+            }
+        )
+
+    shared, apart = build(1), build(3)
+    for op in ops:
+        _apply(shared, op)
+        _apply(apart, op)
+    for a, b in zip(shared.vcpus, apart.vcpus, strict=True):
+        assert [a.rdmsr(PMC0 + i) for i in range(4)] == [b.rdmsr(PMC0 + i) for i in range(4)]
+    assert "guest_event_sched_out" not in shared.ledger.events
