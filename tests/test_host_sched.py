@@ -84,6 +84,20 @@ def test_a_paused_guest_counter_goes_to_host_perf_until_the_guest_resumes() -> N
     assert cpu.rdmsr(PMC0 + 1) == 10
 
 
+def test_the_instruction_that_reenables_a_paused_counter_counts_on_it() -> None:
+    """KVM counts the emulated WRMSR in software after the write, before the next
+    entry resumes the paused event: the freed counter does not lose it."""
+    m = vpmu.Machine.from_dict(intel(nmi_watchdog=True, gp_counters=3))
+    cpu = m.vcpus[0]
+    cpu.wrmsr(GLOBAL_CTRL, 0)
+    cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN)
+    for _ in range(3):
+        cpu.wrmsr(GLOBAL_CTRL, 0x3)  # counts itself
+        cpu.wrmsr(GLOBAL_CTRL, 0)  # pauses the event: not counted
+    assert cpu.host_rdmsr(PMC0) == 3
+    assert all(e.paused and e.counter is None for e in m.host.tasks[0])
+
+
 def test_priority_is_cpu_pinned_task_pinned_cpu_flexible_task_flexible() -> None:
     m = vpmu.Machine.from_dict(intel(nmi_watchdog=True, perf_record=["cycles"], gp_counters=2))
     cpu = m.vcpus[0]

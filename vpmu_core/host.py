@@ -165,15 +165,19 @@ class Host(VcpuThreads):
         """perf_event_pause: disable (state OFF) and give the counter back.
 
         ``_perf_event_disable`` → ``event_sched_out``: the event stops counting and
-        its counter is free for the next event host perf schedules.
+        its counter is free for the next event host perf schedules. The PMC keeps
+        its backing flag: KVM pauses only a counter the guest disabled, and the
+        instruction that enables it again is counted by KVM in software
+        (``kvm_pmu_incr_counter``) before the next entry resumes the event.
         """
         homes: set[int] = set()
         for ev in events:
             if ev.paused:
                 continue
             ev.paused = True
+            ev.running = False
+            ev.counter = None
             homes.add(ev.home)
-            self._set_running(ev, False)
         for pcpu in sorted(homes):
             self.schedule(self.pcpus[pcpu])
 
@@ -271,11 +275,9 @@ class Host(VcpuThreads):
     def _set_running(self, ev: HostEvent, running: bool) -> None:
         if not running:
             ev.counter = None
-        if ev.running == running:
-            return
         ev.running = running
         if ev.owner == GUEST and ev.vcpu is not None and ev.pmc is not None:
-            ev.vcpu.set_backing_running(ev.pmc, running)
+            ev.vcpu.set_backing_running(ev.pmc, running)  # a no-op when unchanged
 
     def _contended(self, ev: HostEvent, denied: bool) -> None:
         """The ledger counts contention: a guest event denied a counter, or given one after.

@@ -155,7 +155,8 @@ class VcpuThreads:
         cpu.current = None
         self._off_since[vcpu.index] = self.now_ns
         for ev in self.tasks.get(vcpu.index, []):
-            self._set_running(ev, False)
+            if not ev.paused:  # a paused one holds no counter already (Host.pause)
+                self._set_running(ev, False)
         vcpu.rematch()  # its next guest instruction finds it off its pCPU (Host.run)
 
     def sched_in(self, vcpu: VcpuPort, migrated: bool = False) -> None:

@@ -85,7 +85,7 @@ class PerfAllocatorBase(CounterAllocator):
 
     def _sync_running(self, pmc: Pmc) -> None:
         live = self.live(pmc)
-        self.vcpu.set_backing_running(pmc, all(e.running for e in live))
+        self.vcpu.set_backing_running(pmc, all(e.running or e.paused for e in live))
 
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
         return None
