@@ -68,6 +68,24 @@ def test_a_paused_event_gives_its_counter_back() -> None:
     assert "guest_event_sched_out" not in m.ledger.events  # nothing was denied a counter
 
 
+def test_a_restored_machine_continues_as_the_original_after_a_pause() -> None:
+    """The fuzzer's finding: the original's paused event no longer holds a counter
+    that the restored copy (which never had that event) has free."""
+    data = shipped("intel-kvm.toml")
+    a = vpmu.Machine.from_dict(data).vcpus[0]
+    a.wrmsr(GLOBAL_CTRL, 0x7000000FF)
+    a.wrmsr(FIXED_CTR_CTRL, 0x0B0)
+    a.wrmsr(FIXED_CTR_CTRL, 0)
+    b = vpmu.Machine.from_dict(data).vcpus[0]
+    b.restore(a.snapshot().model_dump_json())
+    for v in (a, b):
+        for i in range(8):
+            v.wrmsr(EVTSEL0 + i, INSTRUCTIONS_EN)
+        v.retire("instructions", 1000, cpl=3)
+    assert [a.host_rdmsr(PMC0 + i) for i in range(8)] == [1008 - i for i in range(8)]
+    assert [b.host_rdmsr(PMC0 + i) for i in range(8)] == [1008 - i for i in range(8)]
+
+
 def test_a_paused_guest_counter_goes_to_host_perf_until_the_guest_resumes() -> None:
     m = vpmu.Machine.from_dict(intel(perf_record=["cycles"]))
     cpu = m.vcpus[0]
