@@ -95,6 +95,8 @@ def test_a_paused_guest_counter_goes_to_host_perf_until_the_guest_resumes() -> N
     cpu.wrmsr(EVTSEL0 + 1, 0x4300C5)
     assert not profiler.running  # task pinned before cpu flexible
     cpu.wrmsr(EVTSEL0 + 1, 0x0300C5)  # EN clear: paused, its counter is free
+    assert not profiler.running  # until perf reschedules: the next rotation
+    m.host.advance(m.host.mux_ns)
     assert profiler.running
     cpu.wrmsr(EVTSEL0 + 1, 0x4300C5)  # resumed (perf_event_enable reschedules)
     assert not profiler.running

@@ -165,32 +165,41 @@ class Host(VcpuThreads):
         """perf_event_pause: disable (state OFF) and give the counter back.
 
         ``_perf_event_disable`` → ``event_sched_out``: the event stops counting and
-        its counter is free for the next event host perf schedules. The PMC keeps
-        its backing flag: KVM pauses only a counter the guest disabled, and the
-        instruction that enables it again is counted by KVM in software
-        (``kvm_pmu_incr_counter``) before the next entry resumes the event.
+        its counter is free; as in Linux nothing is rescheduled now, so a waiting
+        event takes it at the next reschedule (a rotation, an enable, a creation).
+        The PMC keeps its backing flag: KVM pauses only a counter the guest
+        disabled, and the instruction that enables it again is counted by KVM in
+        software (``kvm_pmu_incr_counter``) before the next entry resumes the event.
         """
-        homes: set[int] = set()
         for ev in events:
             if ev.paused:
                 continue
+            cpu = self.pcpus[ev.home]
             ev.paused = True
+            ev.paused_at = cpu.resched if ev.running and cpu.current is ev.vcpu else -1
+            ev.last_counter = ev.counter
             ev.running = False
             ev.counter = None
-            homes.add(ev.home)
-        for pcpu in sorted(homes):
-            self.schedule(self.pcpus[pcpu])
 
     def resume(self, events: list[HostEvent], pcpu: int) -> None:
         """perf_event_enable of paused events (KVM's pmc_resume_counter): ``ctx_resched``.
 
-        ``pcpu`` is where KVM reprograms them (what a skip-reprogram compares).
+        ``pcpu`` is where KVM reprograms them (what a skip-reprogram compares). If
+        nothing was rescheduled on its pCPU since the pause and every event there
+        had a counter, the reschedule gives each event what it had: the event takes
+        its counter back without one.
         """
         homes: set[int] = set()
         for ev in events:
             ev.cpu = pcpu
-            if ev.paused:
-                ev.paused = False
+            if not ev.paused:
+                continue
+            ev.paused = False
+            cpu = self.pcpus[ev.home]
+            if ev.paused_at == cpu.resched and cpu.all_placed:
+                ev.running = True
+                ev.counter = ev.last_counter
+            else:
                 homes.add(ev.home)
         for home in sorted(homes):
             self.schedule(self.pcpus[home])
@@ -243,6 +252,7 @@ class Host(VcpuThreads):
         free_gp = list(range(cpu.masked_gp, cpu.gp))
         free_fixed = set(range(cpu.masked_fixed, cpu.fixed))
         groups: dict[int, list[HostEvent]] = {}
+        placed = True
         for ev in self._candidates(cpu):
             groups.setdefault(ev.group, []).append(ev)
         for members in groups.values():
@@ -271,6 +281,10 @@ class Host(VcpuThreads):
             if ok:
                 free_gp = [c for c in free_gp if c not in taken_gp]
                 free_fixed -= set(taken_fixed)
+            else:
+                placed = False
+        cpu.resched += 1
+        cpu.all_placed = placed
 
     def _set_running(self, ev: HostEvent, running: bool) -> None:
         if not running:

@@ -38,6 +38,8 @@ class HostEvent:
     owner: str = GUEST
     running: bool = True
     denied: bool = False
+    paused_at: int = -1  # its pCPU's schedule count when paused while holding a counter
+    last_counter: str | None = None  # the counter it held then
     counter: str | None = None
     group: int = 0
     pmc: Any = None

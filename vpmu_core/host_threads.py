@@ -35,6 +35,8 @@ class PCpu:
     masked_gp: int = 0  # counters handed to a guest by x86_perf_mask_perf_counters
     masked_fixed: int = 0
     rotation: int = 0
+    resched: int = 0  # schedules run here so far (a paused event's counter is free since)
+    all_placed: bool = True  # the last schedule found every candidate a counter
     hw: dict[str, int] = field(default_factory=dict)  # MSR name -> value in hardware
     threads: list[Any] = field(default_factory=list)  # vCPU threads placed here, in queue order
     current: Any = None  # the vCPU whose thread runs here now (None: idle)
