@@ -1,26 +1,50 @@
-"""The host underneath the guests: pCPUs, their hardware counters, and host perf.
+"""The host underneath the guests: pCPUs, their hardware counters, vCPU threads, host perf.
 
 Why a model of the host at all: what an emulated vPMU costs and how much it
-miscounts depends on what else the host does with its PMU. Host perf schedules
-events per pCPU (pinned groups first, then flexible ones, a group all or nothing,
-each event on a counter its constraint allows, flexible groups rotated at the mux
-interval), so a guest-backing event can be scheduled out by an NMI watchdog or a
-host ``perf record`` and the guest silently loses counts. And the first perf event
-a host creates flips the ``perf_sched_events`` static key, whose
-``synchronize_rcu()`` makes that one creation cost milliseconds (spec/costs.md
-§2b, ``account_event()`` in kernel/events/core.c); the disable is deferred by one
-second (``unaccount_event()`` → ``schedule_delayed_work(..., HZ)``).
+miscounts depends on what else the host does with its PMU. Host perf keeps two
+kinds of context (kernel/events/core.c, torvalds/linux 9b18d42dda98):
+
+* the **cpu context** of each pCPU: per-CPU events, here the NMI watchdog's pinned
+  cycles event and a host-wide ``perf record -a`` (flexible, one group per event);
+* the **task context** of each thread: KVM creates a guest counter's backing
+  event as a task event of the vCPU thread (``perf_event_create_kernel_counter(
+  &attr, -1, current, ...)``, pinned), so it competes for counters only while
+  that thread runs on a pCPU (``perf_event_task_sched_out/in``).
+
+On a pCPU the events are scheduled in Linux's priority order
+(``perf_event_context_sched_in`` → ``perf_event_sched_in``): cpu pinned, then the
+running task's pinned, then cpu flexible, then task flexible; a group gets all its
+counters or none; each event a counter its constraint allows; flexible groups
+rotate at the mux interval when one of them found no counter
+(``perf_rotate_context`` rotates the cpu and the task context alike). A paused
+event (``perf_event_pause`` → ``_perf_event_disable`` → ``event_sched_out``,
+state OFF) gives its counter back; re-enabling it (``perf_event_enable`` →
+``ctx_resched``) schedules again.
+
+vCPU threads time-share a pCPU when there are more vCPUs than pCPUs: one runs at
+a time, in round robin at each slice end, and a vCPU that executes guest code is
+put on its pCPU first (``Host.run``, from the vCPU's matcher). The time a thread
+spent off its pCPU is :meth:`Host.off_cpu_ns`: the guest engine runs a vCPU only
+while its thread is on a pCPU.
+
+And the first perf event a host creates flips the ``perf_sched_events`` static
+key, whose ``synchronize_rcu()`` makes that one creation cost milliseconds
+(spec/costs.md §2b, ``account_event()``); the disable is deferred by one second
+(``unaccount_event()`` → ``schedule_delayed_work(..., HZ)``).
 
 Time only moves when a workload calls :meth:`Host.advance`; the host then runs the
 boundaries it passed (multiplex rotation, time-slice end, migration) in order.
+Every piece of scheduling state is per pCPU (its cpu context, its run queue) or
+per thread (its task context): pCPUs interact only through migrations and the
+host-wide static key.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .host_events import GUEST, METRICS, PROFILER, SLOTS, WATCHDOG, HostEvent
+from .host_threads import PCpu, VcpuThreads
 
 if TYPE_CHECKING:
     from .config import HostConfig
@@ -34,21 +58,7 @@ __all__ = ["GUEST", "METRICS", "PROFILER", "SLOTS", "WATCHDOG", "Host", "HostEve
 SCHED_DISABLE_DELAY_NS = 1e9  # unaccount_event: schedule_delayed_work(&perf_sched_work, HZ)
 
 
-@dataclass
-class PCpu:
-    """One physical CPU: its counters and the host events that want them."""
-
-    index: int
-    gp: int
-    fixed: int
-    events: list[HostEvent] = field(default_factory=list)
-    masked_gp: int = 0  # counters handed to a guest by x86_perf_mask_perf_counters
-    masked_fixed: int = 0
-    rotation: int = 0
-    hw: dict[str, int] = field(default_factory=dict)  # MSR name -> value in hardware
-
-
-class Host:
+class Host(VcpuThreads):
     """The host of one machine. Built by :class:`~vpmu_core.machine.Machine`."""
 
     def __init__(self, cfg: HostConfig, gp: int, fixed: int, ledger: Ledger) -> None:
@@ -63,6 +73,11 @@ class Host:
         self._group = 0
         self.placement: dict[int, int] = {}
         self.vcpus: list[VcpuPort] = []
+        self.tasks: dict[int, list[HostEvent]] = {}  # vCPU index -> its thread's task context
+        self._task_rotation: dict[int, int] = {}
+        self._off_ns: dict[int, float] = {}  # time each thread spent off its pCPU
+        self._off_since: dict[int, float] = {}
+        self._ran_on: dict[int, int] = {}  # the pCPU each thread last ran on
         self.slice_ns = cfg.slice_ms * 1e6
         self.mux_ns = (cfg.mux_interval_ms or 1000.0 / cfg.hz) * 1e6
         self.tick_ns = 1e9 / cfg.hz
@@ -77,33 +92,22 @@ class Host:
             # watchdog on and costs an RCU grace period with it off (costs.md §2b).
             if cfg.nmi_watchdog:
                 # kernel/watchdog_perf.c: one pinned cycles event per CPU (costs.md §5)
-                self._add(cpu, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG), False)
+                self._add(
+                    cpu.events, cpu.index, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG)
+                )
                 self.sched_count += 1
             for i, _ in enumerate(cfg.perf_record):
                 ev = HostEvent(0x100 + i, pinned=False, owner=PROFILER)
-                self._add(cpu, ev, False)
+                self._add(cpu.events, cpu.index, ev)
                 self.sched_count += 1
             self.schedule(cpu)
 
-    # ----------------------------------------------------------- placement
-    def place(self, vcpu: VcpuPort) -> int:
-        """Put a new vCPU on a pCPU (round robin) and return its index."""
-        pcpu = vcpu.index % len(self.pcpus)
-        self.placement[vcpu.index] = pcpu
-        self.vcpus.append(vcpu)
-        return pcpu
-
-    def pcpu_of(self, vcpu: VcpuPort) -> int:
-        return self.placement.get(vcpu.index, 0)
-
     # ------------------------------------------------------- perf API
-    def _add(self, cpu: PCpu, ev: HostEvent, account: bool) -> None:
+    def _add(self, ctx: list[HostEvent], pcpu: int, ev: HostEvent) -> None:
         self._group += 1
         ev.group = self._group
-        ev.cpu = ev.home = cpu.index
-        cpu.events.append(ev)
-        if account:
-            self._account()
+        ev.cpu = ev.home = pcpu
+        ctx.append(ev)
 
     def _account(self) -> None:
         """account_event(): the first accounted event pays the static key + synchronize_rcu."""
@@ -119,7 +123,7 @@ class Host:
         constraints: list[str],
         leader: HostEvent | None = None,
     ) -> list[HostEvent]:
-        """perf_event_create_kernel_counter for a guest PMC: pinned, on the vCPU's pCPU.
+        """perf_event_create_kernel_counter for a guest PMC: pinned, a task event of its thread.
 
         One event per entry of ``constraints``. Several back a grouped PMC with one
         perf group: the leader first, every member created disabled and then enabled
@@ -129,12 +133,15 @@ class Host:
         topdown metrics join the slots event that backs fixed counter 3.
         """
         ops = self.ledger.perf_ops
-        cpu = self.pcpus[self.pcpu_of(vcpu) if leader is None else leader.home]
+        pcpu = self.pcpu_of(vcpu) if leader is None else leader.home
+        cpu = self.pcpus[pcpu]
+        task = self.tasks.setdefault(vcpu.index, [])
         members = len(constraints)
         group: list[HostEvent] = []
         for constraint in constraints:
             ev = HostEvent(config, constraint=constraint, pmc=pmc, vcpu=vcpu)
-            self._add(cpu, ev, True)
+            self._add(task, pcpu, ev)
+            self._account()
             ops["create"] += 1
             if leader is not None:
                 ev.group = leader.group
@@ -143,33 +150,74 @@ class Host:
             group.append(ev)
         if members > 1 or leader is not None:
             ops["enable"] += members
-        self.schedule(cpu)
+        if cpu.current is vcpu:
+            self.schedule(cpu)
+        else:  # installed in a task context that is not running: inactive until it runs
+            for ev in group:
+                self._set_running(ev, False)
         return group
 
     def release(self, ev: HostEvent) -> None:
         """perf_event_release_kernel; the last one disables the key a second later."""
         self.ledger.perf_ops["release"] += 1
-        cpu = self.pcpus[ev.home]
-        if ev in cpu.events:
-            cpu.events.remove(ev)
+        ctx = self._context_of(ev)
+        if ev in ctx:
+            ctx.remove(ev)
         if self.sched_count == 1:
             # atomic_add_unless(-1, unless 1): the last one is dropped by delayed work
             if self._disable_at is None:
                 self._disable_at = self.now_ns + SCHED_DISABLE_DELAY_NS
         else:
             self.sched_count -= 1
-        self.schedule(cpu)
+        self.schedule(self.pcpus[ev.home])
 
-    def move(self, ev: HostEvent, pcpu: int) -> None:
-        """A task event follows its task to another pCPU at sched-in."""
-        old = self.pcpus[ev.home]
-        if ev in old.events:
-            old.events.remove(ev)
-        ev.home = pcpu
-        new = self.pcpus[pcpu]
-        new.events.append(ev)
-        self.schedule(old)
-        self.schedule(new)
+    def pause(self, events: list[HostEvent]) -> None:
+        """perf_event_pause: disable (state OFF) and give the counter back.
+
+        ``_perf_event_disable`` → ``event_sched_out``: the event stops counting and
+        its counter is free; as in Linux nothing is rescheduled now, so a waiting
+        event takes it at the next reschedule (a rotation, an enable, a creation).
+        The PMC keeps its backing flag: KVM pauses only a counter the guest
+        disabled, and the instruction that enables it again is counted by KVM in
+        software (``kvm_pmu_incr_counter``) before the next entry resumes the event.
+        """
+        for ev in events:
+            if ev.paused:
+                continue
+            cpu = self.pcpus[ev.home]
+            ev.paused = True
+            ev.paused_at = cpu.resched if ev.running and cpu.current is ev.vcpu else -1
+            ev.last_counter = ev.counter
+            ev.running = False
+            ev.counter = None
+
+    def resume(self, events: list[HostEvent], pcpu: int) -> None:
+        """perf_event_enable of paused events (KVM's pmc_resume_counter): ``ctx_resched``.
+
+        ``pcpu`` is where KVM reprograms them (what a skip-reprogram compares). If
+        nothing was rescheduled on its pCPU since the pause and every event there
+        had a counter, the reschedule gives each event what it had: the event takes
+        its counter back without one.
+        """
+        homes: set[int] = set()
+        for ev in events:
+            ev.cpu = pcpu
+            if not ev.paused:
+                continue
+            ev.paused = False
+            cpu = self.pcpus[ev.home]
+            if ev.paused_at == cpu.resched and cpu.all_placed:
+                ev.running = True
+                ev.counter = ev.last_counter
+            else:
+                homes.add(ev.home)
+        for home in sorted(homes):
+            self.schedule(self.pcpus[home])
+
+    def _context_of(self, ev: HostEvent) -> list[HostEvent]:
+        if ev.owner == GUEST and ev.vcpu is not None:
+            return self.tasks.setdefault(ev.vcpu.index, [])
+        return self.pcpus[ev.home].events
 
     def mask_counters(self, pcpu: int, gp: int, fixed: int) -> None:
         """x86_perf_mask_perf_counters: hand counters to a guest, out of perf's reach."""
@@ -187,21 +235,35 @@ class Host:
         self.schedule(cpu)
 
     # ------------------------------------------------------- scheduling
-    def schedule(self, cpu: PCpu) -> None:
-        """Assign counters: pinned groups first, then flexible in rotation order.
+    def _candidates(self, cpu: PCpu) -> list[HostEvent]:
+        """perf_event_sched_in's order: cpu pinned, task pinned, cpu flexible, task flexible.
 
-        A group gets all its counters or none; an event that finds no counter does
-        not count (a pinned one goes to error state in Linux and stays out).
+        The task context is the running thread's; paused (OFF) events are not candidates.
+        """
+        cur = cpu.current
+        task = self.tasks.get(cur.index, []) if cur is not None else []
+        task_rot = self._task_rotation.get(cur.index, 0) if cur is not None else 0
+        order: list[HostEvent] = []
+        for pinned in (True, False):
+            for ctx, rot in ((cpu.events, cpu.rotation), (task, task_rot)):
+                evs = [e for e in ctx if e.pinned == pinned and not e.paused]
+                if not pinned and evs:
+                    r = rot % len(evs)
+                    evs = evs[r:] + evs[:r]
+                order += evs
+        return order
+
+    def schedule(self, cpu: PCpu) -> None:
+        """Assign counters to the candidates in priority order, each group all or nothing.
+
+        An event that finds no counter does not count (a pinned one goes to error
+        state in Linux; here it is tried again at the next reschedule).
         """
         free_gp = list(range(cpu.masked_gp, cpu.gp))
         free_fixed = set(range(cpu.masked_fixed, cpu.fixed))
-        pinned = [e for e in cpu.events if e.pinned]
-        flexible = [e for e in cpu.events if not e.pinned]
-        if flexible:
-            r = cpu.rotation % len(flexible)
-            flexible = flexible[r:] + flexible[:r]
         groups: dict[int, list[HostEvent]] = {}
-        for ev in pinned + flexible:
+        placed = True
+        for ev in self._candidates(cpu):
             groups.setdefault(ev.group, []).append(ev)
         for members in groups.values():
             taken_gp: list[int] = []
@@ -230,25 +292,37 @@ class Host:
                 ok = False
             for ev in members:
                 self._set_running(ev, ok)
+                self._contended(ev, not ok)
             if ok:
                 free_gp = [c for c in free_gp if c not in taken_gp]
                 free_fixed -= set(taken_fixed)
+            else:
+                placed = False
+        cpu.resched += 1
+        cpu.all_placed = placed
 
     def _set_running(self, ev: HostEvent, running: bool) -> None:
         if not running:
             ev.counter = None
-        if ev.running == running:
-            return
         ev.running = running
+        if ev.owner == GUEST and ev.vcpu is not None and ev.pmc is not None:
+            ev.vcpu.set_backing_running(ev.pmc, running)  # a no-op when unchanged
+
+    def _contended(self, ev: HostEvent, denied: bool) -> None:
+        """The ledger counts contention: a guest event denied a counter, or given one after.
+
+        A pause or a thread switch takes an event off its counter too, but that is
+        no contention: only the outcome of scheduling the wanting events counts.
+        """
+        if ev.denied == denied:
+            return
+        ev.denied = denied
         if ev.owner == GUEST:
-            self.ledger.events[
-                "guest_event_sched_out" if not running else "guest_event_sched_in"
-            ] += 1
-            if ev.vcpu is not None and ev.pmc is not None:
-                ev.vcpu.set_backing_running(ev.pmc, running)
+            self.ledger.events["guest_event_sched_out" if denied else "guest_event_sched_in"] += 1
 
     def overcommitted(self, cpu: PCpu) -> bool:
-        return any(not e.running for e in cpu.events if not e.pinned)
+        """rotate_necessary: a flexible group of this pCPU's contexts found no counter."""
+        return any(not e.running for e in self._candidates(cpu) if not e.pinned)
 
     # ------------------------------------------------------------- time
     def next_boundary(self) -> float:
@@ -280,46 +354,22 @@ class Host:
             self.sched_count -= 1
 
     def _tick(self) -> None:
-        """A timer tick on every vCPU: the host's interrupt exits to the full run loop,
-        the guest re-arms its TSC-deadline timer with a WRMSR KVM handles in its
-        fastpath (costs.md §4a: the 'ultra fastpath' MSR exits)."""
+        """A timer tick on every running vCPU: the host's interrupt exits to the full run
+        loop, the guest re-arms its TSC-deadline timer with a WRMSR KVM handles in its
+        fastpath (costs.md §4a: the 'ultra fastpath' MSR exits). A vCPU whose thread
+        waits for its pCPU is not in guest mode: the tick interrupts another thread."""
         for v in self.vcpus:
-            v.count_exit("ext_intr")
-            v.count_exit("fastpath:tsc_deadline")
+            if self.on_cpu(v):
+                v.count_exit("ext_intr")
+                v.count_exit("fastpath:tsc_deadline")
 
     def _rotate(self) -> None:
         """perf_rotate_context: only a pCPU whose flexible groups do not all fit."""
         for cpu in self.pcpus:
             if self.overcommitted(cpu):
                 cpu.rotation += 1
+                cur = cpu.current
+                if cur is not None:
+                    self._task_rotation[cur.index] = self._task_rotation.get(cur.index, 0) + 1
                 self.ledger.events["host_mux_rotation"] += 1
                 self.schedule(cpu)
-
-    def _slice_end(self) -> None:
-        """End of a vCPU time slice: sched out, maybe migrate, sched in."""
-        self._slices += 1
-        every = self.cfg.migrate_every_slices
-        for vcpu in self.vcpus:
-            if every and self._slices % every == 0 and len(self.pcpus) > 1:
-                self.migrate(vcpu, (self.placement[vcpu.index] + 1) % len(self.pcpus))
-            else:
-                self.sched_out(vcpu)
-                self.sched_in(vcpu)
-
-    # ------------------------------------------------------- vCPU threads
-    def sched_out(self, vcpu: VcpuPort) -> None:
-        """The vCPU's thread leaves its pCPU: the strategy hears it."""
-        if self.listener is not None:
-            self.listener.vcpu_sched_out(vcpu)
-
-    def sched_in(self, vcpu: VcpuPort, migrated: bool = False) -> None:
-        """The vCPU's thread runs again on its pCPU: the strategy hears it."""
-        if self.listener is not None:
-            self.listener.vcpu_sched_in(vcpu, self.pcpu_of(vcpu), migrated)
-
-    def migrate(self, vcpu: VcpuPort, pcpu: int) -> None:
-        """Sched out, move the vCPU's thread to ``pcpu``, sched in there."""
-        self.sched_out(vcpu)
-        self.placement[vcpu.index] = pcpu
-        self.ledger.events["vcpu_migration"] += 1
-        self.sched_in(vcpu, migrated=True)

@@ -28,17 +28,23 @@ class HostEvent:
     counter, ``"fixed:N"`` fixed counter N or any GP counter, ``"fixed-only:N"``
     fixed counter N alone (:data:`SLOTS`), :data:`METRICS` no counter (a topdown
     metric read from PERF_METRICS behind its slots leader). ``cpu`` is where the
-    event last ran (perf's ``oncpu``); ``running`` whether it holds a counter now.
+    event last ran (perf's ``oncpu``); ``running`` whether it holds a counter now;
+    ``paused``: perf_event_pause'd (state OFF, no counter); ``denied``: the last
+    scheduling of it, enabled and with its thread running, found no counter (what
+    the ledger's contention counts follow).
     """
 
     config: int
     paused: bool = False
     cpu: int = 0  # the pCPU KVM created or last reprogrammed it for (what the skip compares)
-    home: int = 0  # the pCPU whose perf context holds it now
+    home: int = 0  # the pCPU its context is on now (a task event's: where its thread is)
     pinned: bool = True
     constraint: str = "gp"
     owner: str = GUEST
     running: bool = True
+    denied: bool = False
+    paused_at: int = -1  # its pCPU's schedule count when paused while holding a counter
+    last_counter: str | None = None  # the counter it held then
     counter: str | None = None
     group: int = 0
     pmc: Any = None

@@ -331,4 +331,7 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
         "events", "host_mux_rotation", None, "host perf rotated an over-committed PMU: a count"
     ),
     mechanism("events", "vcpu_migration", None, "a vCPU moved to another pCPU: a count"),
+    mechanism(
+        "events", "vcpu_switch", None, "a pCPU switched from one vCPU thread to another: a count"
+    ),
 )

@@ -332,6 +332,10 @@ class Vcpu:
     def _matching(self, event: Event, cpl: int) -> list[Pmc]:
         if not 0 <= cpl <= 3:
             raise ValueError(f"retire: cpl = {cpl!r}: must be 0-3")
+        # Every guest action that counts reaches here after the host switched this
+        # vCPU's thread off its pCPU (that clears the cached lists): executing guest
+        # code puts the thread back on its pCPU first, so its task events count.
+        self.machine.host.run(self)
         keys = self._keys(event)
         user = cpl > 0
         lst = [

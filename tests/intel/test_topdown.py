@@ -352,7 +352,7 @@ def test_host_runs_one_slots_led_group_on_fixed_counter_3(
     cpu.wrmsr(FIXED_CTR_CTRL, FIXED3_OS_USR)
     cpu.wrmsr(GLOBAL_CTRL, 1 | (1 << 35) | EN_PERF_METRICS)
     cpu.sync()
-    guest = [e for e in m.host.pcpus[0].events if e.owner == "guest"]
+    guest = [e for e in m.host.tasks[0] if e.owner == "guest"]
     assert all(e.running for e in guest)
     placed = sorted(e.counter for e in guest)
     assert placed == sorted(["gp0", "fixed3", *["metrics"] * metrics])
@@ -385,7 +385,7 @@ def test_topdown_group_without_host_fixed_counter_3_counts_nothing(
     cpu.sync()
     run_interval(cpu, 1000, (250, 250, 250, 250))
     assert cpu.rdpmc(RDPMC_SLOTS) == 0 and cpu.rdpmc(RDPMC_METRICS) == 0
-    guest = [e for e in cpu.machine.host.pcpus[0].events if e.owner == "guest"]
+    guest = [e for e in cpu.machine.host.tasks[0] if e.owner == "guest"]
     assert guest and not any(e.running for e in guest)
     assert all(e.counter is None for e in guest)
 

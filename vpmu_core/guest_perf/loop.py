@@ -65,19 +65,23 @@ def simulate(
     last_report = 0.0
     while t < end_ns:
         nxt = min(next_tick, next_mux, host.next_boundary(), end_ns)
-        stop = round(nxt * ghz)
         for p in perfs:
-            p.run_to(stop)
+            # A vCPU whose thread waits for its pCPU executes nothing (its guest time
+            # is the time its thread ran); threads switch only at host boundaries.
+            if host.on_cpu(p.vcpu):
+                p.run_to(round((nxt - host.off_cpu_ns(p.vcpu)) * ghz))
         t = nxt
         host.advance(t)
         if t == next_tick:
             next_tick += tick_ns
             for p in perfs:
-                p.tick()
+                if host.on_cpu(p.vcpu):  # a waiting vCPU's timer fires once it runs
+                    p.tick()
         if t == next_mux:
             next_mux += mux_ns
             for p in perfs:
-                p.rotate()
+                if host.on_cpu(p.vcpu):
+                    p.rotate()
         if progress is not None and t - last_report >= end_ns / 200:
             last_report = t
             progress(t / end_ns)

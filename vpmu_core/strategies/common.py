@@ -119,7 +119,7 @@ class PerfAllocatorBase(CounterAllocator):
 
     def _sync_running(self, pmc: Pmc) -> None:
         live = self.live(pmc)
-        self.vcpu.set_backing_running(pmc, all(e.running for e in live))
+        self.vcpu.set_backing_running(pmc, all(e.running or e.paused for e in live))
 
     def emulated_instruction(self, pmcs: list[Pmc]) -> None:
         return None
@@ -149,13 +149,10 @@ class PerfAllocatorBase(CounterAllocator):
 
     # ------------------------------------------------------ sched in / out
     def sched_in(self, pcpu: int, migrated: bool) -> None:
-        """The task events follow the vCPU thread to ``pcpu``; then :meth:`resumed`."""
+        """The task events came in with the vCPU thread (the host scheduled them on
+        ``pcpu``; the pCPU KVM last programmed them for, ``e.cpu``, stays until the
+        next reprogram); then :meth:`resumed`."""
         for pmc in self.vcpu.counters.values():
-            for e in self.live(pmc):
-                if e.home != pcpu:
-                    # The pCPU KVM last programmed it for (e.cpu) stays until the
-                    # next reprogram.
-                    self.host.move(e, pcpu)
             self._sync_running(pmc)
         self.resumed()
         if self.lazy_release:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import BaseModel
 
 from ..counters import Pmc
+from ..host_events import HostEvent
 from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig, PerfBackedStrategy
 
 if TYPE_CHECKING:
@@ -43,29 +44,25 @@ class PerfEventAllocator(PerfAllocatorBase):
         ops = self.ops
         self.in_use.add(pmc.idx)
         config = pmc.control
-        n_live = paused = 0
+        live: list[HostEvent] = []
         same = True
         for e in pmc.host_events:
             if e is None:
                 same = False
                 continue
-            n_live += 1
-            if not e.paused:
-                e.paused = True
-                paused += 1
+            live.append(e)
             if e.config != config:
                 same = False
+        paused = sum(1 for e in live if not e.paused)
         if paused:
             ops["pause"] += paused
+            self.host.pause(live)  # pmc_pause_counter: the counters go back to host perf
         if not (pmc.local_en and pmc.global_en and pmc.allowed):
             return
-        if same and n_live:
-            here = self.host.placement.get(self.vcpu.index, 0)
-            for e in pmc.host_events:
-                e.paused = False
-                e.cpu = here
-            ops["reuse"] += n_live
-            ops["period"] += n_live
+        if same and live:
+            self.host.resume(live, self.host.pcpu_of(self.vcpu))  # pmc_resume_counter
+            ops["reuse"] += len(live)
+            ops["period"] += len(live)
             return
         self.create(pmc, config)
 

@@ -41,10 +41,9 @@ class DirectEnableAllocator(PerfAllocatorBase):
         live = self.live(pmc)
         here = self.host.pcpu_of(self.vcpu)
         if not pmc.counting:
-            if live:  # disable: clear the enable bit in the counter's own register
+            if live:  # disable: clear the enable bit in the counter's own register;
+                # host perf is not told, so the event keeps its counter (no pause)
                 self.events["hw_wrmsr"] += 1
-                for e in live:
-                    e.paused = True
             return
         config = self.config_of(pmc)
         if live and all(e.config == config for e in live) and len(live) == len(pmc.host_events):
@@ -56,7 +55,6 @@ class DirectEnableAllocator(PerfAllocatorBase):
                 self.ops["period"] += len(live)
                 self.events["reprogram_scheduled_out"] += 1
             for e in live:
-                e.paused = False
                 e.cpu = here
             return
         self.create(pmc, config)

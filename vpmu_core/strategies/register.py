@@ -42,7 +42,18 @@ class MaskedCounterAllocator(CounterAllocator):
         self.gp = sum(1 for p in vcpu.counters.values() if p.kind == "gp")
         self.fixed = sum(1 for p in vcpu.counters.values() if p.kind == "fixed")
         self.pcpu = host.pcpu_of(vcpu)
-        host.mask_counters(self.pcpu, self.gp, self.fixed)
+        self.masked = False
+        if host.on_cpu(vcpu):  # a thread waiting for its pCPU takes counters when it runs
+            self._mask()
+
+    def _mask(self) -> None:
+        self.host.mask_counters(self.pcpu, self.gp, self.fixed)
+        self.masked = True
+
+    def _unmask(self) -> None:
+        if self.masked:
+            self.host.unmask_counters(self.pcpu, self.gp, self.fixed)
+            self.masked = False
 
     hears_overflows: ClassVar[bool] = True  # the counter's NMI exits, in guest mode
 
@@ -68,16 +79,16 @@ class MaskedCounterAllocator(CounterAllocator):
     def sched_out(self) -> None:
         self.ledger.context_switches["sched_out"] += 1
         self.ledger.switch_msrs["rdmsr"] += self.msrs()
-        self.host.unmask_counters(self.pcpu, self.gp, self.fixed)
+        self._unmask()
 
     def sched_in(self, pcpu: int, migrated: bool) -> None:
         self.ledger.context_switches["sched_in"] += 1
         self.ledger.switch_msrs["wrmsr"] += self.msrs()
         self.pcpu = pcpu
-        self.host.mask_counters(self.pcpu, self.gp, self.fixed)
+        self._mask()
 
     def teardown(self) -> None:
-        self.host.unmask_counters(self.pcpu, self.gp, self.fixed)
+        self._unmask()
 
 
 class Register(Strategy):
