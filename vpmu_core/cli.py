@@ -214,28 +214,38 @@ def _progress() -> Any:
     )
 
 
+def _figure(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value:.2f}%"
+    text = f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{text} {unit}".rstrip()
+
+
 def _print_table(table: Any) -> None:
-    """The model's cells beside the published ones, with each relative error."""
-    title = {
-        "score": "guest overhead (lost score share O/(T+O))",
-        "time": "guest overhead (O/T)",
-        "samples": "samples taken (% of the asked rate)",
-    }[table.metric]
-    t = Table(title=f"{title}: model vs published")
+    """The model's figures beside the published ones, with each relative error; a
+    row names its metric and unit, and its source is printed under the table."""
+    t = Table(title="model vs published (relative error)")
     t.add_column("", no_wrap=True)
     for col in table.columns:
         t.add_column(col, justify="right")
+    sources: dict[str, str] = {}
     for row in table.rows:
         cells = []
-        for c in (c for c in table.cells if c.row == row):
-            model = "-" if c.model_pct is None else f"{c.model_pct:.2f}%"
-            if c.published_pct is None:
+        mine = [c for c in table.cells if c.row == row]
+        for c in mine:
+            model = "-" if c.model is None else _figure(c.model, c.unit)
+            if c.published is None:
                 cells.append(model)
                 continue
             err_s = "" if c.rel_error_pct is None else f" ({c.rel_error_pct:+.0f}%)"
-            cells.append(f"{model} vs {c.published_pct:.2f}%{err_s}")
-        t.add_row(row or "-", *cells)
+            cells.append(f"{model} vs {_figure(c.published, c.unit)}{err_s}")
+        head = f"{row or '-'}\n\\[{mine[0].metric}, {mine[0].unit}]" if mine else row or "-"
+        if mine and mine[0].source:
+            sources[row or "-"] = mine[0].source
+        t.add_row(head, *cells)
     Console(width=max(out.width, 40 + 30 * len(table.columns))).print(t)
+    for row, source in sources.items():
+        out.print(f"{row}: {source}", highlight=False, soft_wrap=True)
 
 
 def _print_compare(config: str, everything: dict[str, dict[str, Any]]) -> None:

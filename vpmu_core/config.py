@@ -78,44 +78,111 @@ class FilterConfig(Strict):
     masked: bool = False
 
 
-class CompareRow(Strict):
-    """One row of a config's comparison table: a workload variant and its published cells."""
+#: The metrics a [compare] figure may name, with the unit each is in. A workload's
+#: own figure is named ``workload:<key>`` (a key of the run's ``extra``) and its row
+#: says the unit. vpmu_core.compare computes each; a test keeps the two in step.
+METRICS: dict[str, tuple[str, str]] = {
+    "score": (
+        "%",
+        "overhead as the lost share of the score, O/(T+O) (how the mediated RFC measured, "
+        "costs.md §3b)",
+    ),
+    "time": ("%", "overhead over guest time, O/T"),
+    "samples": ("%", "samples perf took as a % of what the asked rate gives (costs.md §1b)"),
+}
+WORKLOAD_METRIC = "workload:"
 
-    label: str
+
+def _check_metric(key: str, metric: str, unit: str | None) -> None:
+    if metric in METRICS:
+        return
+    if metric.startswith(WORKLOAD_METRIC) and len(metric) > len(WORKLOAD_METRIC):
+        if unit is None:
+            raise ConfigError(key, metric, "a workload:<key> metric needs its row's `unit`")
+        return
+    allowed = ", ".join(METRICS)
+    raise ConfigError(key, metric, f"must be one of {allowed}, or workload:<key>")
+
+
+class CompareRow(Strict):
+    """One published figure per column: a workload variant and what it measures.
+
+    Why metric, unit and source sit on the row: a published figure is only comparable
+    with the model's when both say what was measured, in what unit, and where from.
+    """
+
+    label: str = Field(description="what the figure is, as the source names it")
     workload: dict[str, Any] = Field(
         default_factory=dict, description="keys merged into [workload] for this row"
     )
-    published: list[float] | None = Field(
-        None, description="the published figure of each column, in `strategies` order"
+    published: list[float | None] | None = Field(
+        None,
+        description="the published figure of each column, in `strategies` order; "
+        "`nan` for a column the source did not measure",
+    )
+    metric: str | None = Field(
+        None,
+        description="what the row's figure is: one of score, time, samples, or "
+        "workload:<key> (a figure the workload reports); default: [compare] metric",
+    )
+    unit: str | None = Field(
+        None, description="the figure's unit (default: the named metric's; needed for workload:)"
+    )
+    source: str | None = Field(
+        None, description="where the published figures come from (a costs.md section)"
     )
 
 
 class CompareConfig(Strict):
-    """What `vpmu compare CONFIG` runs when no --strategies is given."""
+    """The strategies `vpmu compare CONFIG` runs and the published figures they model.
 
-    metric: Literal["score", "time", "samples"] = Field(
+    Used when no --strategies is given; each column is the strategy modelling one
+    published design, each row one published figure.
+    """
+
+    metric: str = Field(
         "time",
-        description="score: overhead as the lost share of the score, O/(T+O) (how the "
-        "mediated RFC measured, costs.md §3b); time: overhead over guest time, O/T; "
-        "samples: samples perf took as a % of what the asked rate gives (costs.md §1b)",
+        description="the rows' default metric: "
+        + "; ".join(f"{k}: {d}" for k, (_, d) in METRICS.items())
+        + "; workload:<key>: a figure the workload reports",
     )
     strategies: list[str] = Field(
         default_factory=list, description="columns, as --strategies items (name:key=value)"
     )
     labels: list[str] | None = Field(None, description="column titles")
-    rows: list[CompareRow] = Field(default_factory=list)
+    designs: list[str] | None = Field(
+        None,
+        description="the published design each column models (DESIGN.md, 'which design each "
+        "number belongs to')",
+    )
+    rows: list[CompareRow] = Field(
+        default_factory=list, description="the published figures, one [[compare.rows]] each"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CompareConfig:
         n = len(self.strategies)
-        if self.labels is not None and len(self.labels) != n:
-            raise ConfigError("compare.labels", len(self.labels), f"must name all {n} columns")
+        for key in ("labels", "designs"):
+            given = getattr(self, key)
+            if given is not None and len(given) != n:
+                raise ConfigError(f"compare.{key}", len(given), f"must name all {n} columns")
+        _check_metric("compare.metric", self.metric, "")
         for i, row in enumerate(self.rows):
             if row.published is not None and len(row.published) != n:
                 raise ConfigError(
                     f"compare.rows[{i}].published", len(row.published), f"needs {n} cells"
                 )
+            _check_metric(f"compare.rows[{i}].metric", row.metric or self.metric, row.unit)
+        if not self.rows:
+            _check_metric("compare.metric", self.metric, None)
         return self
+
+    def row_metric(self, row: CompareRow | None) -> tuple[str, str]:
+        """The metric and unit of a row's figure (a table without rows: the default)."""
+        metric = (row.metric if row is not None else None) or self.metric
+        if row is not None and row.unit is not None:
+            return metric, row.unit
+        return metric, METRICS[metric][0] if metric in METRICS else ""
 
 
 class ReportConfig(Strict):
