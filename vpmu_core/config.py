@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .costs import cost_table_model
 from .errors import ConfigError
+from .host_pmu import check_guest_fits
+from .host_pmu import resolve as resolve_host_pmu
 
 if TYPE_CHECKING:
     from .plugins import PluginManager
@@ -41,9 +43,20 @@ class MachineConfig(Strict):
 
 
 class HostConfig(Strict):
+    """The host: its pCPUs, its own PMU (each key unset = as the guest's) and host perf."""
+
     pcpus: int = Field(1, ge=1, le=4096, description="physical CPUs of the host")
-    hz: int = Field(1000, ge=1, le=10000, description="host and guest timer tick rate")
+    hz: int = Field(
+        1000, ge=1, le=10000, description="host timer tick rate (and the guest's unless [guest] hz)"
+    )
     nmi_watchdog: bool = Field(False, description="host NMI watchdog holds one counter per pCPU")
+    version: int | None = Field(
+        None,
+        ge=0,
+        le=6,
+        description="host PMU version (default: as the guest's PMU); strategies check their "
+        "needs against it, and the guest's version may not exceed it",
+    )
     gp_counters: int | None = Field(
         None, ge=0, le=32, description="host GP counters per pCPU (default: as the guest's PMU)"
     )
@@ -56,6 +69,19 @@ class HostConfig(Strict):
     fixed_width: int | None = Field(
         None, ge=8, le=64, description="host fixed counter width (default: as the guest's PMU)"
     )
+    full_width_writes: bool | None = Field(
+        None, description="host PERF_CAP_FW_WRITES (default: as the guest's PMU)"
+    )
+    global_status_set: bool | None = Field(
+        None,
+        description="host GLOBAL_STATUS_SET (default: Intel version >= 4 / AMD version 2 when "
+        "version is given, else as the guest's PMU)",
+    )
+    vnmi: bool = Field(
+        True,
+        description="AMD: virtual NMIs (Zen 4+); without them each injected NMI costs two "
+        "more exits (IRET intercept, single-step #DB). Intel always has virtual NMIs",
+    )
     perf_record: list[str] = Field(
         default_factory=list,
         description="events of a host-wide `perf record` on every pCPU (flexible, one group each)",
@@ -67,6 +93,49 @@ class HostConfig(Strict):
     migrate_every_slices: int = Field(
         0, ge=0, description="move each vCPU to the next pCPU every N slices (0: never)"
     )
+
+
+def kernel_version(text: str) -> tuple[int, int]:
+    """``"6.1"`` -> ``(6, 1)``; what [guest] kernel compares by."""
+    major, _, minor = text.partition(".")
+    return int(major), int(minor.split(".")[0])
+
+
+class GuestConfig(Strict):
+    """The guest kernel: which perf core and x86 driver issue the guest's MSR accesses.
+
+    Why a table: the exit count of a profiled guest is the guest kernel's choice
+    (spec/costs.md §3e): since 6.1 fixed-counter stop/start leave FIXED_CTR_CTRL to
+    enable_all (fae9ebde9696); from 6.2 to 6.9 the tick toggled GLOBAL_CTRL around
+    every frequency event (bd2756811766 dropped the outer perf_pmu_disable,
+    0259bf63f71e restored it); HZ sets the tick and the default mux interval. None
+    was published for the measured guests, so they are parameters with today's Linux
+    as the default.
+    """
+
+    kernel: str = Field(
+        "6.20",
+        pattern=r"^[0-9]+\.[0-9]+$",
+        description="guest Linux version, major.minor: decides the perf driver's MSR sequences",
+    )
+    hz: int | None = Field(None, ge=1, le=10000, description="guest CONFIG_HZ (default: [host] hz)")
+    mux_interval_ms: float | None = Field(
+        None,
+        gt=0,
+        description="perf_event_mux_interval_ms of the guest's PMU (default: one tick, "
+        "1000/hz); a perf workload's own mux_interval_ms wins",
+    )
+    enable_gap_us: float = Field(
+        1.0,
+        ge=0,
+        le=1000,
+        description="guest time between two of perf's per-fd enable ioctls, so N events "
+        "start de-phased (an estimate: no figure is published; any value > 0 de-phases)",
+    )
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return kernel_version(self.kernel)
 
 
 class FilterConfig(Strict):
@@ -214,6 +283,7 @@ def root_model(pm: PluginManager) -> type[BaseModel]:
     fields: dict[str, Any] = {
         "machine": (MachineConfig, Field(default_factory=MachineConfig)),
         "host": (HostConfig, Field(default_factory=HostConfig)),
+        "guest": (GuestConfig, Field(default_factory=GuestConfig)),
         "filter": (FilterConfig | None, None),
         "costs": (costs := cost_table_model(pm.prices), Field(default_factory=costs)),
         "report": (ReportConfig, Field(default_factory=ReportConfig)),
@@ -304,6 +374,11 @@ def _check_plugins(data: dict[str, Any], pm: PluginManager, source: str | None) 
 
 
 def _cross_checks(cfg: Any, pm: PluginManager, source: str | None) -> None:
+    guest = pm.registry["backends"][cfg.pmu.backend](cfg.pmu, None).caps()
+    try:
+        check_guest_fits(resolve_host_pmu(cfg.host, guest), guest)
+    except ConfigError as exc:
+        raise exc.with_source(source) if source else exc from None
     components: list[type[Any]] = [
         pm.registry["backends"][cfg.pmu.backend],
         pm.registry["strategies"][cfg.strategy.name],

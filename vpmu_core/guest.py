@@ -66,6 +66,9 @@ def as_client(rearm: Mapping[int, int] | PmiClient) -> PmiClient:
 
 UpdateFn = Callable[[int, int], None]
 
+#: the guest kernel a driver models when nobody says: today's Linux ([guest] kernel)
+DEFAULT_KERNEL = (6, 20)
+
 
 def cpuid_vendor(cpu: GuestCpu) -> str:
     """The vendor string the guest reads from CPUID leaf 0, which picks its driver."""
@@ -84,6 +87,9 @@ class GuestDriver:
 
     def __init__(self, vcpu: GuestCpu) -> None:
         self.vcpu = vcpu
+        # The guest kernel's (major, minor): the machine sets it from [guest] kernel;
+        # a driver issues the MSR sequences of that version (spec/costs.md §3e).
+        self.kernel: tuple[int, int] = DEFAULT_KERNEL
         caps = vcpu.pmu.caps
         self.gp_counters = caps.gp_counters
         self.fixed_counters = caps.fixed_counters
