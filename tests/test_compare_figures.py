@@ -53,12 +53,12 @@ def test_the_published_figures_are_in_their_seed_configs(stem: str) -> None:
 def test_a_workload_figure_is_read_from_the_run_and_set_beside_the_published() -> None:
     table = compare_table(ROOT / "configs" / "seed-register.toml")
     legacy, register = table.cells
-    assert (legacy.metric, legacy.unit) == ("workload:eventsel-write_ns_per_write", "ns")
+    assert (legacy.metric, legacy.unit) == ("workload:event-change_ns_per_write", "ns")
     assert legacy.published == 2_500_000 and register.published == 400
     assert legacy.source is not None and "§1a" in legacy.source
     assert legacy.design is not None and "2018" in legacy.design
     run = table.runs[f"{legacy.row} | {legacy.column}"]
-    assert legacy.model == run["workload"]["eventsel-write_ns_per_write"]
+    assert legacy.model == run["workload"]["event-change_ns_per_write"]
     assert legacy.rel_error_pct == relative_error(legacy.model, 2_500_000)
 
 

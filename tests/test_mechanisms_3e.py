@@ -258,3 +258,25 @@ def test_a_fixed_counter_release_is_its_own_mechanism() -> None:
     assert m.ledger.perf_ops["release"] == 1
     table = CostTable()
     assert unit_cost(table, "perf_ops", "release_fixed") == 2_000_000.0
+
+
+# ------------------------------------------------ 2018: pmc_refcount crossing zero
+@pytest.mark.parametrize(("watchdog", "expected"), [(False, 2 * 4), (True, 0)])
+def test_the_hosts_only_event_reserves_and_releases_every_cpus_ds_buffers(
+    watchdog: bool, expected: int
+) -> None:
+    """x86_reserve_hardware / x86_release_hardware run as pmc_refcount crosses zero;
+    the NMI watchdog's events keep it above zero (why nowatchdog made it slow)."""
+    m = vpmu.Machine.from_dict(
+        {
+            **V2_620,
+            "host": {"pcpus": 4, "nmi_watchdog": watchdog},
+            "strategy": {"name": "emulated-legacy"},
+        }
+    )
+    cpu = m.vcpus[0]
+    cpu.wrmsr(0x38F, 0xFF)
+    cpu.wrmsr(0x186, 0x4300C4)  # create: 0 -> 1
+    before = m.ledger.events.get("ds_buffers_cpu", 0)
+    cpu.wrmsr(0x186, 0x4300C5)  # release (1 -> 0) + create (0 -> 1)
+    assert m.ledger.events.get("ds_buffers_cpu", 0) - before == expected

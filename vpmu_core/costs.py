@@ -54,6 +54,20 @@ BUILTIN_COSTS: dict[str, Cost] = {
         source="the host side of a mediated PMI: the PERF_GUEST_MEDIATED_PMI_VECTOR IRQ and "
         "kvm_make_request(KVM_REQ_PMI) (costs.md §3e, code v6 19/44)",
     ),
+    "ds_buffers_cpu": Cost(
+        ns=20_000.0,
+        low=5_000.0,
+        high=65_000.0,
+        estimate=True,
+        source="one possible host CPU's share of x86_reserve_hardware or x86_release_hardware "
+        "(arch/x86/events/core.c), run when the host's hardware-event count pmc_refcount "
+        "crosses zero, i.e. only with no NMI watchdog or other host perf user: its DS, PEBS "
+        "and BTS buffers allocated or freed and mapped in or out of the cpu_entry_area, each "
+        "with a kernel TLB-shootdown broadcast (intel/ds.c ds_update_cea/ds_clear_cea, since "
+        "4.15), plus one wrmsr_on_cpu IPI for DS_AREA. No published figure (costs.md §1a, §2a "
+        "give the totals it would be part of): 3 broadcast IPIs of 5-20 µs and one 2-5 µs "
+        "IPI assumed",
+    ),
     "perf_release_fixed": Cost(
         ns=2_000_000.0,
         low=30_000.0,
@@ -213,6 +227,7 @@ class CostTable(BaseModel):
     perf_guest_context: float = _cost("perf_guest_context")
     mediated_pmi_irq: float = _cost("mediated_pmi_irq")
     perf_release_fixed: float = _cost("perf_release_fixed")
+    ds_buffers_cpu: float = _cost("ds_buffers_cpu")
     vm_exit: float = _cost("vm_exit")
     kvm_pmu_emulation: float = _cost("kvm_pmu_emulation")
     pmi_injection: float = _cost("pmi_injection")

@@ -61,6 +61,11 @@ class Host:
         self.pcpus = [PCpu(i, self.gp, self.fixed) for i in range(cfg.pcpus)]
         self.now_ns = 0.0
         self.sched_count = 0  # perf_sched_count: accounted events
+        # pmc_refcount (arch/x86/events/core.c): live hardware events host-wide. Crossing
+        # zero runs x86_reserve_hardware / x86_release_hardware, which allocate or free
+        # every possible CPU's DS, PEBS and BTS buffers and map them in or out of the
+        # cpu_entry_area with a kernel TLB shootdown each (intel/ds.c).
+        self.hw_refcount = 0
         self._disable_at: float | None = None
         self._group = 0
         self.placement: dict[int, int] = {}
@@ -81,10 +86,12 @@ class Host:
                 # kernel/watchdog_perf.c: one pinned cycles event per CPU (costs.md §5)
                 self._add(cpu, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG), False)
                 self.sched_count += 1
+                self.hw_refcount += 1
             for i, _ in enumerate(cfg.perf_record):
                 ev = HostEvent(0x100 + i, pinned=False, owner=PROFILER)
                 self._add(cpu, ev, False)
                 self.sched_count += 1
+                self.hw_refcount += 1
             self.schedule(cpu)
 
     # ----------------------------------------------------------- placement
@@ -130,6 +137,9 @@ class Host:
             ev = HostEvent(config, constraint=constraint, pmc=pmc, vcpu=vcpu)
             self._add(cpu, ev, True)
             ops["create"] += 1
+            if self.hw_refcount == 0:  # x86_reserve_hardware: reserve_ds_buffers
+                self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
+            self.hw_refcount += 1
             if group:
                 ev.group = group[0].group
             group.append(ev)
@@ -146,6 +156,9 @@ class Host:
         """
         fixed = ev.constraint.startswith("fixed")
         self.ledger.perf_ops["release_fixed" if fixed else "release"] += 1
+        self.hw_refcount -= 1
+        if self.hw_refcount == 0:  # x86_release_hardware: release_ds_buffers
+            self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
         cpu = self.pcpus[ev.home]
         if ev in cpu.events:
             cpu.events.remove(ev)

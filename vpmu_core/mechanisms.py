@@ -324,6 +324,12 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
     mechanism("events", "filter_refresh", None, "a mediated event-select filter check: the exit"),
     mechanism(
         "events",
+        "ds_buffers_cpu",
+        "ds_buffers_cpu",
+        "one host CPU's DS/PEBS/BTS buffers reserved or released as pmc_refcount crosses zero",
+    ),
+    mechanism(
+        "events",
         "fastpath_bailout",
         None,
         "6.20: a fastpath exit sent to the slow path while a mediated PMC counts "
