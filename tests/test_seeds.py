@@ -1,7 +1,7 @@
 """The seed figures, each from its shipped config at reduced scale, one default cost table.
 
 What the model gives next to each published figure, and why they differ, is in
-docs/strategies.md; these tests pin the mechanisms and the model's own values.
+docs/fidelity.md; these tests pin the mechanisms and the model's own values.
 """
 
 from __future__ import annotations
