@@ -60,6 +60,10 @@ def test_a_workload_figure_is_read_from_the_run_and_set_beside_the_published() -
     run = table.runs[f"{legacy.row} | {legacy.column}"]
     assert legacy.model == run["workload"]["event-change_ns_per_write"]
     assert legacy.rel_error_pct == relative_error(legacy.model, 2_500_000)
+    # the run's costliest mechanism: the 88 CPUs' DS buffers at each release + create
+    assert legacy.dominant == "events:ds_buffers_cpu"
+    assert legacy.dominant_pct is not None and 90 < legacy.dominant_pct < 100
+    assert register.dominant == "exit:wrmsr:eventsel"
 
 
 def test_a_nan_published_cell_is_no_figure() -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .api import run
 from .config import WORKLOAD_METRIC
@@ -143,6 +143,10 @@ class Cell(BaseModel):
     model: float | None
     published: float | None
     rel_error_pct: float | None
+    dominant: str | None = Field(
+        None, description="the mechanism with the largest share of the run's priced ledger"
+    )
+    dominant_pct: float | None = Field(None, description="that mechanism's share, in %")
 
 
 class Table(BaseModel):
@@ -171,6 +175,16 @@ def overhead(result: RunResult, metric: str) -> float | None:
     if t <= 0:
         return None
     return 100.0 * o / (t + o) if metric == "score" else 100.0 * o / t
+
+
+def dominant(result: RunResult) -> tuple[str, float] | None:
+    """The mechanism that costs the run most and its share of the priced ledger (%)."""
+    by = result.cost.by_mechanism
+    total = result.cost.total_ns
+    if not by or total <= 0:
+        return None
+    name = max(by, key=lambda k: by[k])
+    return name, 100.0 * by[name] / total
 
 
 def relative_error(model: float | None, published: float | None) -> float | None:
@@ -234,6 +248,7 @@ def compare_table(
             pub = row.published[i] if row is not None and row.published else None
             if pub is not None and pub != pub:  # nan: the source did not measure it
                 pub = None
+            top = None if isinstance(result, NotApplicable) else dominant(result)
             cells.append(
                 Cell(
                     row=row_label,
@@ -246,6 +261,8 @@ def compare_table(
                     model=model,
                     published=pub,
                     rel_error_pct=relative_error(model, pub),
+                    dominant=top[0] if top else None,
+                    dominant_pct=top[1] if top else None,
                 )
             )
             runs[f"{row_label} | {labels[i]}"] = summary(result)
