@@ -1,14 +1,17 @@
-"""``mediated``: the KVM mediated PMU, merged for 6.20 (spec/intel.md §10, costs.md §3).
+"""``mediated``: the KVM mediated PMU, as merged for 6.20 and as the 2024 RFC posted it
+(spec/intel.md §10, costs.md §3, §3e).
 
 Why it is cheap on PMU accesses and dear on transitions: the guest owns the
-hardware PMU while its context is loaded. Counter MSRs and the GLOBAL_* registers
-pass through (no exit) when the guest's counter counts match the host's, RDPMC
-too; event selects and FIXED_CTR_CTRL are always intercepted so the event filter
-can be enforced by masking hardware enable bits (no perf event is ever created).
-The price is a PMU context load and put around the run loop (``switch =
-"run-loop"``, merged) or at every exit (``"every-exit"``, the 2024 RFC): every MSR
-written is counted, writes of a value already in hardware are elided (commit
-b0b6a8d3be16), and GLOBAL_CTRL rides the VMCS. While loaded, host perf is blind.
+hardware PMU while its context is loaded. Counter MSRs pass through; event selects
+and FIXED_CTR_CTRL are intercepted so the event filter can be enforced by masking
+hardware enable bits (no perf event is ever created). ``mode = "6.20"`` passes the
+GLOBAL_* registers and RDPMC through only when the guest's counter counts (and
+widths) match the host's, shows the guest version 2 at most, elides counter
+writes already in hardware (b0b6a8d3be16) and leaves the fastpath while a PMC
+counts instructions or branches; ``mode = "rfc"`` passes them through, shows up
+to min(host, 5) and saves and restores everything. Both put and load the context
+around the inner run loop; ``switch = "every-exit"`` is a what-if. GLOBAL_CTRL
+rides the VMCS. While loaded, host perf is blind.
 
 The switch's MSR counts follow the guest state sampled at each control change
 (where KVM reprograms anyway), so no work is added per guest access.
