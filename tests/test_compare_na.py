@@ -21,9 +21,8 @@ from vpmu_core.errors import ConfigError
 
 SEED = Path(__file__).resolve().parent.parent / "configs" / "seed-enable-bit.toml"
 REASON = (
-    "strategy.name = 'mediated': the mediated PMU needs a host PMU with GLOBAL_STATUS_SET "
-    "and full-width counter writes (Intel v4+ with PERF_CAP_FW_WRITES, or AMD PerfMonV2); "
-    "this PMU has version 2, full-width writes True"
+    "host.version = 2: the mediated PMU needs an Intel host PMU of version 4+ with "
+    "full-width writes and GLOBAL_STATUS_SET"
 )
 
 

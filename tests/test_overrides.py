@@ -28,7 +28,7 @@ from vpmu_core.overrides import (
 from vpmu_core.units import duration, event, percent
 
 ROOT = Path(__file__).resolve().parent.parent
-REGISTER = ROOT / "configs" / "seed-register.toml"
+REGISTER = ROOT / "tests" / "configs" / "one-write.toml"
 
 
 def test_values_read_as_toml_lists_or_text() -> None:
@@ -125,7 +125,7 @@ def test_compare_without_strategies_runs_every_installed_one() -> None:
     assert code == 0, out
     for name in ("emulated-legacy", "emulated", "register", "fastpath"):
         assert name in out
-    assert "mediated: n/a (strategy.name = 'mediated': the mediated PMU needs" in out
+    assert "mediated: n/a (host.version = 2: the mediated PMU needs" in out
 
 
 def test_help_shows_the_compare_table_name() -> None:

@@ -58,7 +58,7 @@ def test_table_ordering_and_every_cell_from_one_cost_table() -> None:
     table = compare_table(data)
     assert len(table.cells) == 6
     for row in table.rows:
-        emu, allpt, flt = (c.model_pct for c in table.cells if c.row == row)
+        emu, allpt, flt = (c.model for c in table.cells if c.row == row)
         assert emu is not None and allpt is not None and flt is not None
         assert emu > flt > allpt > 0
     assert "costs" not in data

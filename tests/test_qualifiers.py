@@ -41,9 +41,14 @@ def evtsel(event: int, cmask: int = 0, inv: bool = False, edge: bool = False) ->
     return event | USR | OS | EN | (cmask << 24) | (INV if inv else 0) | (EDGE if edge else 0)
 
 
+def _strategy(name: str) -> dict[str, Any]:
+    """The RFC's mediated mode lets a v5 guest (GLOBAL_STATUS_SET) run; 6.20's caps it at v2."""
+    return {"name": name, "mode": "rfc"} if name == "mediated" else {"name": name}
+
+
 def vcpu(vendor: str, strategy: str = "emulated") -> Any:
     pmu = VENDORS[vendor][0]
-    return vpmu.Machine.from_dict({"pmu": pmu, "strategy": {"name": strategy}}).vcpus[0]
+    return vpmu.Machine.from_dict({"pmu": pmu, "strategy": _strategy(strategy)}).vcpus[0]
 
 
 def program(cpu: Any, vendor: str, i: int, value: int) -> None:

@@ -13,12 +13,29 @@ STRATEGIES = ["emulated-legacy", "emulated", "register", "fastpath", "mediated"]
 
 
 def machine(strategy: str | dict[str, Any], **extra: Any) -> vpmu.Machine:
+    """A v5 guest: under `mediated` only the RFC showed one (6.20 caps the guest at v2)."""
+    if strategy == "mediated":
+        strategy = {"name": "mediated", "mode": "rfc"}
     cfg: dict[str, Any] = {
         "pmu": {"backend": "intel", "version": 5, "gp_counters": 8, "fixed_counters": 4},
         "strategy": {"name": strategy} if isinstance(strategy, str) else strategy,
     }
     cfg.update(extra)
     return vpmu.Machine.from_dict(cfg)
+
+
+V2_GUEST = {"backend": "intel", "version": 2, "gp_counters": 8, "fixed_counters": 3}
+
+
+def mediated(host: dict[str, Any] | None = None, **options: Any) -> vpmu.Machine:
+    """What 6.20 builds: a v2 guest (8 GP, 3 fixed) on a v5 host with full-width writes."""
+    return vpmu.Machine.from_dict(
+        {
+            "pmu": V2_GUEST,
+            "host": {"version": 5, "full_width_writes": True, **(host or {})},
+            "strategy": {"name": "mediated", **options},
+        }
+    )
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -32,7 +49,7 @@ def test_every_strategy_counts_exactly(strategy: str) -> None:
 
 
 def test_mediated_passes_counters_and_globals_through_but_not_eventsels() -> None:
-    m = machine("mediated")
+    m = mediated()
     cpu = m.vcpus[0]
     cpu.wrmsr(0x186, 0x4300C4)
     cpu.rdmsr(0xC1)
@@ -43,13 +60,13 @@ def test_mediated_passes_counters_and_globals_through_but_not_eventsels() -> Non
 
 
 def test_mediated_all_passthrough_option_passes_eventsels_too() -> None:
-    m = machine({"name": "mediated", "passthrough_controls": True})
+    m = mediated(passthrough_controls=True)
     m.vcpus[0].wrmsr(0x186, 0x4300C4)
     assert not m.ledger.exits
 
 
 def test_mediated_refuses_a_pmu_without_status_set_saying_why() -> None:
-    with pytest.raises(vpmu.ConfigError, match="Intel v4\\+ with PERF_CAP_FW_WRITES"):
+    with pytest.raises(vpmu.ConfigError, match=r"host\.version = 2: .* version 4\+"):
         vpmu.Machine.from_dict(
             {"pmu": {"backend": "intel", "version": 2}, "strategy": {"name": "mediated"}}
         )
@@ -57,11 +74,11 @@ def test_mediated_refuses_a_pmu_without_status_set_saying_why() -> None:
 
 def test_mediated_refuses_a_host_with_the_nmi_watchdog() -> None:
     with pytest.raises(vpmu.ConfigError, match="system-wide"):
-        machine("mediated", host={"nmi_watchdog": True})
+        mediated(host={"nmi_watchdog": True})
 
 
 def test_mediated_intercepts_globals_when_host_has_more_counters() -> None:
-    m = machine("mediated", host={"gp_counters": 16})
+    m = mediated(host={"gp_counters": 16})
     m.vcpus[0].wrmsr(0x38F, 0xFF)
     assert m.ledger.exits["wrmsr:global_ctrl"] == 1
 
@@ -71,7 +88,7 @@ def test_mediated_intercepts_globals_when_host_has_more_counters() -> None:
     [
         ({}, False),
         ({"gp_counters": 16}, True),  # counts differ
-        ({"fixed_counters": 3}, True),
+        ({"fixed_counters": 4}, True),
         ({"gp_width": 64}, True),  # widths differ (spec/intel.md §7)
         ({"fixed_width": 40}, True),
     ],
@@ -79,13 +96,13 @@ def test_mediated_intercepts_globals_when_host_has_more_counters() -> None:
 def test_mediated_rdpmc_passes_through_only_when_counts_and_widths_match(
     host: dict[str, int], exits: bool
 ) -> None:
-    m = machine("mediated", host=host)
+    m = mediated(host=host)
     m.vcpus[0].rdpmc(0)
     assert m.ledger.exits.get("rdpmc", 0) == (1 if exits else 0)
 
 
 def test_mediated_fixed_ctrl_is_always_intercepted_and_counters_never() -> None:
-    m = machine("mediated", host={"gp_counters": 16})
+    m = mediated(host={"gp_counters": 16})
     cpu = m.vcpus[0]
     cpu.wrmsr(0x38D, 0x3)
     cpu.wrmsr(0x309, 5)

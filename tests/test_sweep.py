@@ -21,7 +21,7 @@ from vpmu_core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "configs" / "seed-mediated-table.toml"
-REGISTER = ROOT / "configs" / "seed-register.toml"
+REGISTER = ROOT / "tests" / "configs" / "one-write.toml"
 SMALL = ["machine.vcpus=2", "workload.duration_ms=20"]
 
 
@@ -53,15 +53,20 @@ def test_a_key_swept_twice_or_nothing_swept_is_refused() -> None:
 
 
 def test_a_refusing_strategy_is_an_na_row_at_that_point_only() -> None:
-    grid = sw.plan(REGISTER, ["pmu.version=2,5"], [("register", {}), ("mediated", {})])
+    grid = sw.plan(
+        REGISTER,
+        ["pmu.version=2,5"],
+        [("register", {}), ("mediated", {"mode": "rfc"})],
+        sets=["pmu.full_width_writes=true"],
+    )
     rows = sw.run(grid, launchers.local(1))
     assert [(r["point"], r["pmu.version"], r["strategy"], "n/a" in r) for r in rows] == [
         (1, "2", "register", False),
-        (1, "2", "mediated", True),
+        (1, "2", "mediated:mode=rfc", True),
         (2, "5", "register", False),
-        (2, "5", "mediated", False),
+        (2, "5", "mediated:mode=rfc", False),
     ]
-    assert rows[1]["n/a"].startswith("strategy.name = 'mediated': the mediated PMU needs")
+    assert rows[1]["n/a"].startswith("host.version = 2: the mediated PMU needs")
     # a handful of operations: time per operation, not a share of nominal guest time
     assert rows[0]["ns_per_operation"] == rows[0]["overhead_ns"] == 2496.0
 
@@ -161,7 +166,7 @@ def test_without_strategies_each_point_runs_its_own_strategy() -> None:
     assert grid.strategies == ["emulated-legacy", "register"]
     rows = sw.run(grid, sw.serial)
     assert [(r["strategy"], r["ns_per_operation"]) for r in rows] == [
-        ("emulated-legacy", 56600.0),
+        ("emulated-legacy", 96600.0),
         ("register", 2496.0),
     ]
 

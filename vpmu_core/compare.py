@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .api import run
-from .config import load_dict
+from .config import WORKLOAD_METRIC, load_dict
 from .errors import ConfigError
 from .overrides import configured, parse_strategies, strategy_label
 from .plugins import PluginManager, default_manager
@@ -172,14 +172,27 @@ def summary(result: Column) -> dict[str, Any]:
 
 # ------------------------------------------------------- a config's own table
 class Cell(BaseModel):
-    """One cell of a comparison table: the model's overhead beside the published one."""
+    """One published figure beside the model's: a row's metric under one column.
+
+    ``metric``/``unit`` say what the number is, ``source`` where the published value
+    comes from and ``design`` which published design the column models, so a reader
+    (or ``vpmu reproduce``) needs nothing but the cell.
+    """
 
     row: str
     column: str
     strategy: str
-    model_pct: float | None
-    published_pct: float | None
+    design: str | None = None
+    metric: str
+    unit: str
+    source: str | None = None
+    model: float | None
+    published: float | None
     rel_error_pct: float | None
+    dominant: str | None = Field(
+        None, description="the mechanism with the largest share of the run's priced ledger"
+    )
+    dominant_pct: float | None = Field(None, description="that mechanism's share, in %")
 
 
 class Table(BaseModel):
@@ -192,8 +205,13 @@ class Table(BaseModel):
 
 
 def overhead(result: RunResult, metric: str) -> float | None:
-    """The overhead a guest would measure: ``score`` is the share of the score lost,
-    O/(T+O) (a benchmark score is inverse run time); ``time`` is O/T."""
+    """A row's figure from one run. ``score`` is the share of the score lost,
+    O/(T+O) (a benchmark score is inverse run time); ``time`` is O/T; ``samples``
+    the samples perf took as a % of the asked rate; ``workload:<key>`` a figure
+    the workload reported (None when it reported none)."""
+    if metric.startswith(WORKLOAD_METRIC):
+        value = result.extra.get(metric[len(WORKLOAD_METRIC) :])
+        return float(value) if isinstance(value, (int, float)) else None
     if metric == "samples":
         taken = result.extra.get("samples_taken")
         expected = result.extra.get("samples_expected")
@@ -203,6 +221,23 @@ def overhead(result: RunResult, metric: str) -> float | None:
     if t <= 0:
         return None
     return 100.0 * o / (t + o) if metric == "score" else 100.0 * o / t
+
+
+def dominant(result: RunResult) -> tuple[str, float] | None:
+    """The mechanism that costs the run most and its share of the priced ledger (%)."""
+    by = result.cost.by_mechanism
+    total = result.cost.total_ns
+    if not by or total <= 0:
+        return None
+    name = max(by, key=lambda k: by[k])
+    return name, 100.0 * by[name] / total
+
+
+def relative_error(model: float | None, published: float | None) -> float | None:
+    """(model - published) / published, in %; None without both (or a zero published)."""
+    if model is None or published is None or published != published or published == 0:
+        return None
+    return 100.0 * (model - published) / published
 
 
 def has_table(config: str | Path | dict[str, Any]) -> bool:
@@ -253,20 +288,27 @@ def compare_table(
                 progress(row_label, col, f)
 
         results = compare(row_data, specs, pm, tell, source)
+        metric, unit = cmp.row_metric(row)
         for i, (label, result) in enumerate(results.items()):
-            model = None if isinstance(result, NotApplicable) else overhead(result, cmp.metric)
+            model = None if isinstance(result, NotApplicable) else overhead(result, metric)
             pub = row.published[i] if row is not None and row.published else None
-            err = None
-            if model is not None and pub:
-                err = 100.0 * (model - pub) / pub
+            if pub is not None and pub != pub:  # nan: the source did not measure it
+                pub = None
+            top = None if isinstance(result, NotApplicable) else dominant(result)
             cells.append(
                 Cell(
                     row=row_label,
                     column=labels[i],
                     strategy=label,
-                    model_pct=model,
-                    published_pct=pub,
-                    rel_error_pct=err,
+                    design=cmp.designs[i] if cmp.designs else None,
+                    metric=metric,
+                    unit=unit,
+                    source=row.source if row is not None else None,
+                    model=model,
+                    published=pub,
+                    rel_error_pct=relative_error(model, pub),
+                    dominant=top[0] if top else None,
+                    dominant_pct=top[1] if top else None,
                 )
             )
             runs[f"{row_label} | {labels[i]}"] = summary(result)

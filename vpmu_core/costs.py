@@ -27,6 +27,55 @@ from .errors import ConfigError
 from .mechanisms import BUILTIN, BUILTIN_MECHANISMS, Cost, PriceList, price_key
 
 BUILTIN_COSTS: dict[str, Cost] = {
+    "host_nmi_handler": Cost(
+        ns=1500.0,
+        low=1000.0,
+        high=5000.0,
+        estimate=True,
+        source="host perf's NMI handler for one host PMI (perf_event_nmi_handler -> "
+        "intel_pmu_handle_irq -> kvm_perf_overflow), under the perf-backed strategies only; a "
+        "mediated PMI is an ordinary IRQ (costs.md §3e). Weak: perf's own running average in "
+        "public dmesg puts the bare-metal handler at 2.5-5 µs with sample output; KVM's "
+        "overflow callback does less",
+    ),
+    "perf_guest_context": Cost(
+        ns=200.0,
+        low=100.0,
+        high=300.0,
+        estimate=True,
+        source="perf_load_guest_context + perf_put_guest_context with no host events: lock, "
+        "context disable/enable, EVENT_GUEST sched, per put+load pair (costs.md §3e)",
+    ),
+    "mediated_pmi_irq": Cost(
+        ns=350.0,
+        low=200.0,
+        high=500.0,
+        estimate=True,
+        source="the host side of a mediated PMI: the PERF_GUEST_MEDIATED_PMI_VECTOR IRQ and "
+        "kvm_make_request(KVM_REQ_PMI) (costs.md §3e, code v6 19/44)",
+    ),
+    "ds_buffers_cpu": Cost(
+        ns=20_000.0,
+        low=5_000.0,
+        high=65_000.0,
+        estimate=True,
+        source="one possible host CPU's share of x86_reserve_hardware or x86_release_hardware "
+        "(arch/x86/events/core.c), run when the host's hardware-event count pmc_refcount "
+        "crosses zero, i.e. only with no NMI watchdog or other host perf user: its DS, PEBS "
+        "and BTS buffers allocated or freed and mapped in or out of the cpu_entry_area, each "
+        "with a kernel TLB-shootdown broadcast (intel/ds.c ds_update_cea/ds_clear_cea, since "
+        "4.15), plus one wrmsr_on_cpu IPI for DS_AREA. No published figure (costs.md §1a, §2a "
+        "give the totals it would be part of): 3 broadcast IPIs of 5-20 µs and one 2-5 µs "
+        "IPI assumed",
+    ),
+    "perf_release_fixed": Cost(
+        ns=2_000_000.0,
+        low=30_000.0,
+        high=2_000_000.0,
+        source="perf_event_release_kernel of a fixed-counter event: 2 ms (costs.md §1b Table 1, "
+        "§3e; E5-2699 v4, Linux 5.0, host nowatchdog), probably a maximum; the GP figure "
+        "(30 µs) bounds it below",
+    ),
     "vm_exit": Cost(
         ns=600.0,
         low=400.0,
@@ -174,6 +223,11 @@ class CostTable(BaseModel):
     ghz: float = Field(
         2.5, gt=0, description="a parameter, no cost: the clock the cycle figures assume"
     )
+    host_nmi_handler: float = _cost("host_nmi_handler")
+    perf_guest_context: float = _cost("perf_guest_context")
+    mediated_pmi_irq: float = _cost("mediated_pmi_irq")
+    perf_release_fixed: float = _cost("perf_release_fixed")
+    ds_buffers_cpu: float = _cost("ds_buffers_cpu")
     vm_exit: float = _cost("vm_exit")
     kvm_pmu_emulation: float = _cost("kvm_pmu_emulation")
     pmi_injection: float = _cost("pmi_injection")

@@ -93,6 +93,10 @@ def hw_config(key: GpEvent, usr: bool, os: bool, intr: bool) -> int:
     return value | (1 << 20 if intr else 0)
 
 
+#: the guest kernel a driver models when nobody says: today's Linux ([guest] kernel)
+DEFAULT_KERNEL = (6, 20)
+
+
 def cpuid_vendor(cpu: GuestCpu) -> str:
     """The vendor string the guest kernel read from CPUID leaf 0 at boot: its driver."""
     return vendor_of(cpu.cpuid_table(0))
@@ -110,6 +114,9 @@ class GuestDriver:
 
     def __init__(self, vcpu: GuestCpu) -> None:
         self.vcpu = vcpu
+        # The guest kernel's (major, minor): the machine sets it from [guest] kernel;
+        # a driver issues the MSR sequences of that version (spec/costs.md §3e).
+        self.kernel: tuple[int, int] = DEFAULT_KERNEL
         caps = vcpu.pmu.caps
         self.gp_counters = caps.gp_counters
         self.fixed_counters = caps.fixed_counters

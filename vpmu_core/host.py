@@ -48,6 +48,7 @@ from .host_threads import PCpu, VcpuThreads
 
 if TYPE_CHECKING:
     from .config import HostConfig
+    from .host_pmu import HostPmu
     from .ledger import Ledger
     from .port import VcpuPort
     from .strategy import Strategy
@@ -61,14 +62,20 @@ SCHED_DISABLE_DELAY_NS = 1e9  # unaccount_event: schedule_delayed_work(&perf_sch
 class Host(VcpuThreads):
     """The host of one machine. Built by :class:`~vpmu_core.machine.Machine`."""
 
-    def __init__(self, cfg: HostConfig, gp: int, fixed: int, ledger: Ledger) -> None:
+    def __init__(self, cfg: HostConfig, pmu: HostPmu, ledger: Ledger) -> None:
         self.cfg = cfg
+        self.pmu = pmu
         self.ledger = ledger
-        self.gp = cfg.gp_counters if cfg.gp_counters is not None else gp
-        self.fixed = cfg.fixed_counters if cfg.fixed_counters is not None else fixed
+        self.gp = pmu.gp
+        self.fixed = pmu.fixed
         self.pcpus = [PCpu(i, self.gp, self.fixed) for i in range(cfg.pcpus)]
         self.now_ns = 0.0
         self.sched_count = 0  # perf_sched_count: accounted events
+        # pmc_refcount (arch/x86/events/core.c): live hardware events host-wide. Crossing
+        # zero runs x86_reserve_hardware / x86_release_hardware, which allocate or free
+        # every possible CPU's DS, PEBS and BTS buffers and map them in or out of the
+        # cpu_entry_area with a kernel TLB shootdown each (intel/ds.c).
+        self.hw_refcount = 0
         self._disable_at: float | None = None
         self._group = 0
         self.placement: dict[int, int] = {}
@@ -96,10 +103,12 @@ class Host(VcpuThreads):
                     cpu.events, cpu.index, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG)
                 )
                 self.sched_count += 1
+                self.hw_refcount += 1
             for i, _ in enumerate(cfg.perf_record):
                 ev = HostEvent(0x100 + i, pinned=False, owner=PROFILER)
                 self._add(cpu.events, cpu.index, ev)
                 self.sched_count += 1
+                self.hw_refcount += 1
             self.schedule(cpu)
 
     # ------------------------------------------------------- perf API
@@ -143,6 +152,9 @@ class Host(VcpuThreads):
             self._add(task, pcpu, ev)
             self._account()
             ops["create"] += 1
+            if self.hw_refcount == 0:  # x86_reserve_hardware: reserve_ds_buffers
+                self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
+            self.hw_refcount += 1
             if leader is not None:
                 ev.group = leader.group
             elif group:
@@ -158,8 +170,16 @@ class Host(VcpuThreads):
         return group
 
     def release(self, ev: HostEvent) -> None:
-        """perf_event_release_kernel; the last one disables the key a second later."""
-        self.ledger.perf_ops["release"] += 1
+        """perf_event_release_kernel; the last one disables the key a second later.
+
+        A fixed-counter event's release is its own mechanism: costs.md §1b measured it
+        at 2 ms against 30 µs for a GP one.
+        """
+        fixed = ev.constraint.startswith("fixed")
+        self.ledger.perf_ops["release_fixed" if fixed else "release"] += 1
+        self.hw_refcount -= 1
+        if self.hw_refcount == 0:  # x86_release_hardware: release_ds_buffers
+            self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
         ctx = self._context_of(ev)
         if ev in ctx:
             ctx.remove(ev)

@@ -20,6 +20,7 @@ from .errors import PluginError
 from .filter import EventFilter, build_filter
 from .guest import GuestDriver, cpuid_vendor
 from .host import Host
+from .host_pmu import resolve as resolve_host_pmu
 from .ledger import Ledger
 from .msr import LVTPC, MsrHandler
 from .plugins import PluginManager, call_each, default_manager, new_pluggy_manager
@@ -55,7 +56,7 @@ class Machine:
         reg = self.plugins.registry
         self.backend = reg["backends"][config.pmu.backend](config.pmu, self)
         caps = self.backend.caps()
-        self.host = Host(config.host, caps.gp_counters, caps.fixed_counters, self.ledger)
+        self.host = Host(config.host, resolve_host_pmu(config.host, caps), self.ledger)
         self.extensions = {
             n: reg["extensions"][n](getattr(config, n), self) for n in config.extensions
         }
@@ -155,6 +156,7 @@ class Machine:
         if drv is None:
             cls = self.plugins.guest_driver_class(cpuid_vendor(vcpu))
             drv = vcpu.ext["guest-driver"] = cls(vcpu)
+            drv.kernel = self.config.guest.version
         assert isinstance(drv, GuestDriver)
         return drv
 

@@ -230,6 +230,12 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
     mechanism("exits", "host_pmi", "vm_exit", "a host PMI (NMI or mediated vector) in guest mode"),
     mechanism("exits", "ext_intr", "vm_exit", "an external interrupt exit (the host tick)"),
     mechanism("exits", "fastpath:*", "vm_exit", "an exit KVM handles in its fastpath loop"),
+    mechanism(
+        "exits",
+        "nmi_window:*",
+        "vm_exit",
+        "AMD without vNMI: the IRET intercept and single-step #DB after an injected NMI",
+    ),
     # --- host perf API calls made for the guest
     mechanism("perf_ops", "create", "perf_create", "perf_event_create_kernel_counter"),
     mechanism(
@@ -241,6 +247,12 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
         once=True,
     ),
     mechanism("perf_ops", "release", "perf_release", "perf_event_release_kernel"),
+    mechanism(
+        "perf_ops",
+        "release_fixed",
+        "perf_release_fixed",
+        "perf_event_release_kernel of an event on a fixed counter",
+    ),
     mechanism("perf_ops", "pause", "perf_pause", "perf_event_pause: disable, read, reset"),
     mechanism("perf_ops", "reuse", "perf_resume", "a paused event re-enabled for the same config"),
     mechanism("perf_ops", "period", "perf_period", "perf_event_period on a reused event"),
@@ -255,14 +267,15 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
     mechanism(
         "pmis",
         "host_nmi",
-        None,
-        _UNPRICED_PMI + "the exit is exits[host_pmi]; the host NMI handler is not modelled",
+        "host_nmi_handler",
+        "host perf's NMI handler for a host PMI (perf-backed strategies); the exit is "
+        "exits[host_pmi]",
     ),
     mechanism(
         "pmis",
         "mediated_vector",
-        None,
-        _UNPRICED_PMI + "the exit is exits[host_pmi]; the IRQ's host side is not modelled",
+        "mediated_pmi_irq",
+        "a mediated PMI's host IRQ and KVM_REQ_PMI; the exit is exits[host_pmi]",
     ),
     mechanism("pmis", "delivered", None, _UNPRICED_PMI + "the injection is pmis[injected]"),
     mechanism("pmis", "dropped_lvtpc_masked", None, "a PMI lost at a masked LVTPC: costs nothing"),
@@ -282,8 +295,8 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
     mechanism(
         "context_switches",
         "pmu_load",
-        None,
-        "mediated guest PMU context loaded; priced by its switch_msrs",
+        "perf_guest_context",
+        "a mediated put+load pair: perf's guest-context handover; its MSRs are switch_msrs",
     ),
     mechanism(
         "context_switches",
@@ -297,6 +310,12 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
     mechanism("switch_msrs", "rdpmc", "native_rdpmc", "a native RDPMC of a PMU context switch"),
     mechanism("switch_msrs", "vmcs", "vmcs_msr_switch", "an MSR a VM transition loads or stores"),
     mechanism("switch_msrs", "elided", None, "a write skipped because the value matched: free"),
+    mechanism(
+        "switch_msrs",
+        "lvtpc",
+        "native_wrmsr",
+        "a host LVTPC write of a mediated put or load (x2APIC), priced as a PMU WRMSR",
+    ),
     # --- everything else
     mechanism("events", "pmu_handle_event", "pmu_handle_event", "kvm_pmu_handle_event at VM entry"),
     mechanism("events", "hw_wrmsr", "native_wrmsr", "a guest value written to a host counter"),
@@ -318,6 +337,19 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
         "a reprogram of an event host perf scheduled out; priced by its perf_ops",
     ),
     mechanism("events", "filter_refresh", None, "a mediated event-select filter check: the exit"),
+    mechanism(
+        "events",
+        "ds_buffers_cpu",
+        "ds_buffers_cpu",
+        "one host CPU's DS/PEBS/BTS buffers reserved or released as pmc_refcount crosses zero",
+    ),
+    mechanism(
+        "events",
+        "fastpath_bailout",
+        None,
+        "6.20: a fastpath exit sent to the slow path while a mediated PMC counts "
+        "instructions/branches; priced by the put+load it pays",
+    ),
     mechanism("events", "filter_update", None, "KVM_SET_PMU_EVENT_FILTER; not modelled as cost"),
     mechanism("events", "counters_masked", None, "host counters lent to the guest; not priced"),
     mechanism("events", "counters_returned", None, "host counters given back; not priced"),

@@ -275,16 +275,11 @@ def _bars(
 
 def plot_table(table: Any, path: str | Path, config: str | None) -> None:
     """A config's ``[compare]`` table: rows as groups, columns as bars, published marked."""
-    ylabel = {
-        "score": "guest overhead (% of score lost)",
-        "time": "guest overhead (% of guest time)",
-        "samples": "samples taken (% of the asked rate)",
-    }[table.metric]
-    values = {(c.row or "-", c.column): c.model_pct for c in table.cells}
+    first = table.cells[0] if table.cells else None
+    ylabel = f"{first.metric} ({first.unit})" if first is not None else table.metric
+    values = {(c.row or "-", c.column): c.model for c in table.cells}
     published = {
-        (c.row or "-", c.column): c.published_pct
-        for c in table.cells
-        if c.published_pct is not None
+        (c.row or "-", c.column): c.published for c in table.cells if c.published is not None
     }
     groups = [r or "-" for r in table.rows]
     heading = f"{config or table.config}\nthe model vs the published figures"

@@ -30,6 +30,7 @@ from .msr import MsrHandler
 
 if TYPE_CHECKING:
     from .filter import EventFilter
+    from .host_pmu import HostPmu
 
 Event = str | tuple[int, int]
 Leaf = tuple[int, int, int, int]
@@ -105,6 +106,7 @@ class HostPort(Protocol):
     """What a strategy may ask of the host model: its pCPUs, counters and perf API."""
 
     cfg: Any  # the [host] table
+    pmu: HostPmu  # the host's own PMU, resolved (vpmu_core.host_pmu)
     gp: int  # host GP counters per pCPU
     fixed: int  # host fixed counters per pCPU
     placement: dict[int, int]  # vCPU index -> pCPU

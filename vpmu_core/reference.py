@@ -12,7 +12,15 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .config import DISCRIMINATORS, FilterConfig, HostConfig, MachineConfig, ReportConfig
+from .config import (
+    DISCRIMINATORS,
+    CompareConfig,
+    CompareRow,
+    FilterConfig,
+    HostConfig,
+    MachineConfig,
+    ReportConfig,
+)
 from .costs import CostTable
 from .plugins import ENTRY_POINT_GROUP, SINGULAR, PluginManager
 
@@ -83,4 +91,14 @@ def config_reference(pm: PluginManager) -> str:
     out += _table("[filter]", FilterConfig)
     out += _table("[costs]", CostTable, "Overrides of the default cost table, in ns.")
     out += _table("[report]", ReportConfig)
+    out += _table(
+        "[compare]",
+        CompareConfig,
+        "The table `vpmu compare CONFIG` runs: columns are strategies, rows workload variants.",
+    )
+    out += _table(
+        "[[compare.rows]]",
+        CompareRow,
+        "A row's figure is `metric` (in `unit`) under every column, beside `published`.",
+    )
     return "\n".join(out).rstrip() + "\n"

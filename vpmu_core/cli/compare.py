@@ -105,27 +105,43 @@ def compare(
         out.print(f"plot written to {plot}", highlight=False)
 
 
-def _print_table(table: Any) -> None:
-    """The model's cells beside the published ones, with each relative error."""
-    from ..units import percent, signed_percent
+def figure(value: float | None, unit: str) -> str:
+    """A published or modelled figure in its unit: ``4.24%``, ``400 ns``, ``5,198 samples``."""
+    from ..units import count, duration, percent
 
-    title = {
-        "score": "guest overhead (lost score share O/(T+O))",
-        "time": "guest overhead (O/T)",
-        "samples": "samples taken (% of the asked rate)",
-    }[table.metric]
+    if value is None:
+        return "n/a"
+    if unit == "%":
+        return percent(value)
+    if unit == "ns":
+        return duration(value)
+    return f"{count(value)} {unit}".rstrip()
+
+
+def _print_table(table: Any) -> None:
+    """The model's figures beside the published ones, with each relative error; a
+    row names its metric and unit, and its source is printed under the table."""
+    from ..units import signed_percent
+
     rows = []
+    sources: dict[str, str] = {}
     for row in table.rows:
+        mine = [c for c in table.cells if c.row == row]
         cells = []
-        for c in (c for c in table.cells if c.row == row):
-            model = "n/a" if c.model_pct is None else percent(c.model_pct)
-            if c.published_pct is None:
+        for c in mine:
+            model = figure(c.model, c.unit)
+            if c.published is None:
                 cells.append(model)
                 continue
             err_s = "" if c.rel_error_pct is None else f" ({signed_percent(c.rel_error_pct)})"
-            cells.append(f"{model} vs {percent(c.published_pct)}{err_s}")
-        rows.append((row or "-", cells))
-    print_grid(out, f"{title}: model vs published", table.columns, rows)
+            cells.append(f"{model} vs {figure(c.published, c.unit)}{err_s}")
+        head = f"{row or '-'} [{mine[0].metric}, {mine[0].unit}]" if mine else row or "-"
+        if mine and mine[0].source:
+            sources[row or "-"] = mine[0].source
+        rows.append((head, cells))
+    print_grid(out, "model vs published (relative error)", table.columns, rows)
+    for row, source in sources.items():
+        out.print(f"{row}: {source}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_compare(config: str, everything: dict[str, dict[str, Any]]) -> None:

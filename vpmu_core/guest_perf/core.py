@@ -85,6 +85,11 @@ class GuestPerf:
         self.throttles = 0
         self.pmis_handled = 0
         self.events_names = sorted({e.name for e in self.events})
+        guest = vcpu.machine.config.guest
+        self.kernel: tuple[int, int] = guest.version
+        # perf enables its fds one ioctl at a time: event k starts k gaps after the first
+        gap = guest.enable_gap_us if session.staggered else 0.0
+        self.enable_gap = round(gap * 1000 * self.ghz)
 
     # ---------------------------------------------------------------- helpers
     def now_ns(self) -> int:
@@ -95,25 +100,38 @@ class GuestPerf:
         return self.truth.count(ev.name, self.cycles, ev.usr, ev.os)
 
     # ----------------------------------------- x86 scheduling (x86_schedule_events)
-    def _sched_in_all(self) -> None:
-        """ctx_sched_in of the flexible groups: add in order until one does not fit."""
+    def _sched_in_all(self, upto: int | None = None) -> None:
+        """ctx_sched_in of the flexible groups: add in order until one does not fit.
+
+        ``upto``: only the first ``upto`` groups exist yet (perf's start enables them
+        one by one); those already running stay where they are.
+        """
         chosen: list[PEvent] = []
         plan: dict[int, int] = {}
         self.rotate_necessary = False
-        for ev in self.order:
+        order = self.order if upto is None else self.order[:upto]
+        for ev in order:
             trial = assign([*chosen, ev], self.gp)
             if trial is None:
                 self.rotate_necessary = True
                 break
             chosen.append(ev)
             plan = trial
+        moved = [e for e in chosen if self._running(e) and e.idx != plan[e.n]]
+        if moved:  # x86_pmu_enable step 1: events whose counter changed are stopped
+            self._sched_out_all()
         for ev in chosen:
+            if self._running(ev):
+                continue  # already in, on the counter the plan keeps it on
             ev.idx = plan[ev.n]
             self.by_idx[ev.idx] = ev
             ev.run_since = self.cycles
             if ev.interrupts == MAX_INTERRUPTS:  # event_sched_in unthrottles
                 ev.interrupts = 0
             self._start(ev, reload=True)
+
+    def _running(self, ev: PEvent) -> bool:
+        return ev.idx is not None and self.by_idx.get(ev.idx) is ev
 
     def _sched_out_all(self) -> None:
         for ev in self.order:
@@ -220,24 +238,32 @@ class GuestPerf:
         if not freq and not unthr:
             return
         drv = self.drv
-        drv.disable_all()
+        # 6.2 (bd2756811766) dropped the outer perf_pmu_disable around the loop and
+        # 6.10 (0259bf63f71e) restored it: in between every event toggled the PMU.
+        per_event = (6, 2) <= self.kernel < (6, 10)
+        if not per_event:
+            drv.disable_all()
         for ev in sorted(self.by_idx.values(), key=lambda e: e.n):
+            if per_event:
+                drv.disable_all()
             if ev.interrupts == MAX_INTERRUPTS:
                 ev.interrupts = 0
                 ev.lost_throttled += self._truth(ev) - ev.throttled_at
                 ev.throttled_cycles += self.cycles - ev.throttled_since
                 if not ev.freq:
                     self._start(ev, reload=False)
-            if not ev.freq:
-                continue
-            self._stop(ev, update=True)
-            now = ev.count
-            delta = now - ev.freq_count_stamp
-            ev.freq_count_stamp = now
-            if delta > 0:
-                self._adjust_period(ev, self.tick_ns, delta, False)
-            self._start(ev, reload=delta > 0)
-        drv.enable_all()
+            if ev.freq:
+                self._stop(ev, update=True)
+                now = ev.count
+                delta = now - ev.freq_count_stamp
+                ev.freq_count_stamp = now
+                if delta > 0:
+                    self._adjust_period(ev, self.tick_ns, delta, False)
+                self._start(ev, reload=delta > 0)
+            if per_event:
+                drv.enable_all()
+        if not per_event:
+            drv.enable_all()
         self.service()
 
     def rotate(self) -> None:
@@ -249,6 +275,7 @@ class GuestPerf:
         self._sched_out_all()
         self.order.append(self.order.pop(0))
         self._sched_in_all()
+        self.drv.unmask_pmi()  # x86_pmu_enable with events added: perf_events_lapic_init
         self.drv.enable_all()
         self.service()
 
@@ -307,16 +334,28 @@ class GuestPerf:
 
     # ------------------------------------------------------------ the engine
     def start(self) -> None:
-        """perf enables its events: perf_pmu_disable, sched in, perf_pmu_enable."""
+        """perf enables its events one fd at a time (an ioctl each), so they start apart.
+
+        Each enable is perf_pmu_disable, sched in, x86_pmu_enable (which writes the
+        LVTPC because an event was added), perf_pmu_enable; the guest then runs
+        ``enable_gap`` cycles to the next ioctl. Frequency events re-arm from their own
+        overflows, so the gap de-phases their PMIs for good (costs.md §3e): N events
+        at F Hz give about N*F PMIs/s, not F. The gap depends on an event's position
+        only, so identical vCPUs stay identical.
+        """
         drv = self.drv
-        drv.disable_all()
-        if any(e.sampling for e in self.events):
-            drv.unmask_pmi()  # perf_events_lapic_init: LVTPC = NMI
-        self._sched_in_all()
-        drv.enable_all()
-        for ev in self.events:
-            ev.freq_time_stamp = self.now_ns()
-        self.service()
+        batches = [len(self.order)] if not self.enable_gap else range(1, len(self.order) + 1)
+        for k in batches:
+            if k > 1 and self.enable_gap:
+                self.run_to(self.cycles + self.enable_gap)
+            drv.disable_all()
+            self._sched_in_all(upto=k)
+            drv.unmask_pmi()  # x86_pmu_enable, events added: perf_events_lapic_init
+            drv.enable_all()
+            now = self.now_ns()
+            for ev in self.order[(k - 1 if self.enable_gap else 0) : k]:
+                ev.freq_time_stamp = now  # the ones this ioctl enabled
+            self.service()
 
     def run_to(self, end: int) -> None:
         """Retire the profile up to cycle ``end``, stopping at each overflow for its PMI."""

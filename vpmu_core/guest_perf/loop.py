@@ -47,7 +47,8 @@ def simulate(
     """
     ghz = session.ghz
     host = machine.host
-    hz = machine.config.host.hz
+    guest = machine.config.guest
+    hz = guest.hz or machine.config.host.hz  # the guest's own tick ([guest] hz)
     meter = cost_meter(machine) if session.sampling else None
     perfs: list[GuestPerf] = []
     for i in vcpus:
@@ -55,7 +56,7 @@ def simulate(
         drv = machine.guest_driver(v)
         perfs.append(GuestPerf(v, drv, session, hz, meter))
     tick_ns = NSEC_PER_SEC / hz
-    mux_ns = (session.mux_interval_ms or 1000.0 / hz) * 1e6
+    mux_ns = (session.mux_interval_ms or guest.mux_interval_ms or 1000.0 / hz) * 1e6
     end_ns = session.duration_ms * 1e6
     for p in perfs:
         p.start()

@@ -55,3 +55,7 @@ class Session:
     max_sample_rate: int = 100_000
     cpu_time_max_percent: int = 25
     mux_interval_ms: float | None = None
+    # perf record -a enables each fd by its own ioctl (evlist__enable), so the events
+    # start [guest] enable_gap_us apart; a task-attached run is enabled at exec, at once.
+    # perf stat counts the same whatever the phase, so it starts together either way.
+    staggered: bool = False

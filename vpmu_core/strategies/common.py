@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..counters import Pmc
 from ..hookspecs import hookimpl
 from ..host import HostEvent
+from ..host_pmu import INTEL
 from ..msr import COUNTER, MsrHandler
 from ..port import CounterAllocator
 from ..strategy import Strategy
@@ -171,15 +172,27 @@ class PerfAllocatorBase(CounterAllocator):
 
 
 class InjectedPmiPath:
-    """KVM_REQ_PMI -> LVTPC injection at the next entry."""
+    """KVM_REQ_PMI -> LVTPC injection at the next entry.
+
+    Intel injects the NMI with no further exit (virtual NMIs are architectural and the
+    LVTPC mask keeps a second PMI from queueing). AMD without vNMI opens an NMI window
+    by intercepting IRET and single-stepping past it: two more exits per injected NMI
+    (costs.md §3e); Zen 4's vNMI (``[host] vnmi``) removes them.
+    """
 
     def __init__(self, vcpu: VcpuPort) -> None:
         self.vcpu = vcpu
-        self.pmis = vcpu.machine.ledger.pmis
+        ledger = vcpu.machine.ledger
+        self.pmis = ledger.pmis
+        host = vcpu.machine.host
+        self.nmi_window = host.pmu.vendor != INTEL and not host.cfg.vnmi
 
     def deliver(self) -> None:
         if self.vcpu.deliver_pmi():
             self.pmis["injected"] += 1
+            if self.nmi_window:
+                self.vcpu.count_exit("nmi_window:iret")
+                self.vcpu.count_exit("nmi_window:db")
 
 
 def wrap_counter_writes(vcpu: VcpuPort, on_write: Any) -> None:

@@ -108,6 +108,7 @@ def session_of(cfg: PerfConfigBase) -> Session:
             cfg.cpu_time_max_percent if isinstance(cfg, PerfRecordConfig) else 25
         ),
         mux_interval_ms=cfg.mux_interval_ms,
+        staggered=record and cfg.system_wide,
     )
 
 

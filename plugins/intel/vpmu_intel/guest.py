@@ -24,6 +24,15 @@ class IntelGuestDriver(GuestDriver):
         self.active: dict[int, int] = {}  # GP counter -> its PERFEVTSEL with EN
         self.stopped: set[int] = set()  # counters a v1 disable_all cleared EN on
         self._intel_ctrl: int | None = None  # enable_all's mask, known at the first PMI
+        # Since 6.1 (fae9ebde9696) fixed-counter start/stop only edit a cached
+        # FIXED_CTR_CTRL (cpuc->fixed_ctrl_val); enable_all writes it when it changed.
+        self._fixed_val = 0
+        self._fixed_active = 0
+
+    @property
+    def caches_fixed_ctrl(self) -> bool:
+        """Whether this guest kernel defers FIXED_CTR_CTRL to enable_all (6.1+)."""
+        return self.kernel >= (6, 1)
 
     def program_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         value = hw_config(key, usr, os, intr) | M.EVTSEL_EN
@@ -49,12 +58,19 @@ class IntelGuestDriver(GuestDriver):
     def program_fixed(self, i: int, *, usr: bool, os: bool, intr: bool = False) -> None:
         field = (M.FIXED_OS if os else 0) | (M.FIXED_USR if usr else 0)
         field |= M.FIXED_PMI if intr else 0
+        if self.caches_fixed_ctrl:  # intel_pmu_enable_fixed, 6.1+: the cache only
+            self._fixed_val = (self._fixed_val & ~(0xF << (4 * i))) | (field << (4 * i))
+            return
         ctrl = self.vcpu.rdmsr(M.FIXED_CTR_CTRL)
         ctrl = (ctrl & ~(0xF << (4 * i))) | (field << (4 * i))
         self.vcpu.wrmsr(M.FIXED_CTR_CTRL, ctrl)
 
     def stop_fixed(self, i: int) -> None:
-        """intel_pmu_disable_fixed: read FIXED_CTR_CTRL, clear the field, write it back."""
+        """intel_pmu_disable_fixed: before 6.1 read FIXED_CTR_CTRL, clear the field, write
+        it back; since 6.1 clear the field in the cache."""
+        if self.caches_fixed_ctrl:
+            self._fixed_val &= ~(0xF << (4 * i))
+            return
         ctrl = self.vcpu.rdmsr(M.FIXED_CTR_CTRL)
         self.vcpu.wrmsr(M.FIXED_CTR_CTRL, ctrl & ~(0xF << (4 * i)))
 
@@ -95,6 +111,10 @@ class IntelGuestDriver(GuestDriver):
             return 0
 
     def enable_all(self) -> None:
+        if self.caches_fixed_ctrl and self._fixed_val != self._fixed_active:
+            # __intel_pmu_enable_all, 6.1+: FIXED_CTR_CTRL only when it changed
+            self.vcpu.wrmsr(M.FIXED_CTR_CTRL, self._fixed_val)
+            self._fixed_active = self._fixed_val
         if self.vcpu.pmu.caps.has_global_ctrl:
             self.vcpu.wrmsr(M.GLOBAL_CTRL, self._all_mask())
             return
