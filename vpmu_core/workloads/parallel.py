@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Callable
+from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 from ..guest_perf import ProgressFn, VcpuResult
 from ..ledger import CATEGORIES, ledger_delta
 from ..machine import Machine
+from ..pmis import Pmi
 
 if TYPE_CHECKING:
     from ..plugins import PluginManager
@@ -48,7 +50,10 @@ if TYPE_CHECKING:
     SimulateFn = Callable[[Machine, list[int], ProgressFn | None], list[VcpuResult]]
 
 Unit = tuple[list[int], int]  # the vCPUs simulated together, how often their delta counts
-UnitOut = tuple[list[dict[str, Any]], dict[str, dict[str, int]], bool]
+# results, ledger delta, whether the key stood in, the last PMIs of each vCPU simulated
+UnitOut = tuple[
+    list[dict[str, Any]], dict[str, dict[str, int]], bool, dict[int, list[tuple[Any, ...]]]
+]
 
 _CONFIG: Any = None
 _QUEUE: Any = None
@@ -123,7 +128,8 @@ def run_unit(
     m.teardown()
     m.finish()
     delta = ledger_delta(m.ledger.as_dict(), before)
-    return [r.model_dump() for r in results], delta, stand_in
+    recent = {i: [astuple(p) for p in m.vcpus[i].pmis] for i in vcpus}
+    return [r.model_dump() for r in results], delta, stand_in, recent
 
 
 def _init(config: Any, q: Any, simulate: SimulateFn) -> None:
@@ -213,15 +219,19 @@ def run_units(
     ledger = machine.ledger
     results: list[VcpuResult] = []
     created = False
-    for (_, times), (rows, delta, stand_in) in zip(units, out, strict=True):
+    for (_, times), (rows, delta, stand_in, recent) in zip(units, out, strict=True):
         created |= stand_in and delta.get("perf_ops", {}).get("create", 0) > 0
         for c in CATEGORIES:
             target = getattr(ledger, c)
-            for k, v in delta.get(c, {}).items():
-                target[k] += v * times
+            for k, n in delta.get(c, {}).items():
+                target[k] += n * times
         for row in rows:
+            last = [Pmi(*p) for p in recent[row["vcpu"]]]
             for i in members.get(row["vcpu"], [row["vcpu"]]):
                 results.append(VcpuResult(**{**row, "vcpu": i}))
+                vcpu = machine.vcpus[i]  # what the parent reports of this vCPU's PMIs
+                vcpu.pmis.settle(row["pmis"], last)
+                vcpu.pmis_dropped = row["pmis_dropped"]
     if created:  # the first vCPU to start paid for the key, once (module docstring)
         ledger.perf_ops["create_sched_rcu"] += 1
     results.sort(key=lambda r: r.vcpu)

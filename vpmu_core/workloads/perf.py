@@ -163,21 +163,11 @@ class PerfWorkload(Workload):
             end_ns = session.duration_ms * 1e6
             try:
                 results = run_units(m, classes, cfg.workers, self.progress, simulate, end_ns)
-                self._settle(results)
             except KeyDropped:
                 results = None  # the automatic fallback: every vCPU, in full
         if results is None:
             results = simulate(m, vcpus, self.progress)
         return self._output(results)
-
-    def _settle(self, results: list[VcpuResult]) -> None:
-        """Per-vCPU state the parent machine reports (PMIs) from the units' runs."""
-        from ..vcpu import Pmi
-
-        for r in results:
-            v = self.machine.vcpus[r.vcpu]
-            v.pmis = [Pmi(0, 2, "nmi", 0)] * r.pmis
-            v.pmis_dropped = r.pmis_dropped
 
     def _output(self, results: list[VcpuResult]) -> WorkloadOutput:
         cfg = self.config
