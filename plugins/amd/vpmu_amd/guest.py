@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from vpmu_core.counters import EventKey
 from vpmu_core.guest import GuestDriver, PmiClient, as_client
 from vpmu_core.port import GuestCpu
@@ -24,6 +26,7 @@ from vpmu_core.port import GuestCpu
 from . import msrs as M
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AmdGuestDriver(GuestDriver):
     """Linux's AMD driver (amd_pmu_init), which the guest runs on AMD and on Hygon CPUs."""
 
