@@ -72,9 +72,12 @@ def main() -> None:
         result = vpmu.run(data)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     rtf, rtf_cpu = args.seconds / wall, args.seconds / cpu
+    import vpmu_core.vcpu
+
+    engine = "pure Python" if str(vpmu_core.vcpu.__file__).endswith(".py") else "compiled"
     print(
         f"{args.strategy}, {args.events} events, {vcpus} vCPUs, {args.seconds:g} s guest time, "
-        f"{args.workers} worker(s)"
+        f"{args.workers} worker(s), {engine} engine"
     )
     print(
         f"wall {wall:.2f} s, CPU {cpu:.2f} s; real-time factor {rtf:.3f} guest s / wall s, "
