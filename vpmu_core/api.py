@@ -55,7 +55,7 @@ def run(
     logger.info("running {} on {}", workload.name, machine)
     out = workload.run()
     machine.teardown()
-    machine.strategy.finish()
+    machine.finish()
     ledger = with_transitions(machine.ledger.as_dict(), machine.strategy.transition_msrs_per_exit)
     errors = [
         abs(r.value - r.expected) / r.expected

@@ -48,6 +48,13 @@ class MachineConfig(Strict):
     name: str = Field("vpmu", description="a label for reports")
     vcpus: int = Field(1, ge=1, le=4096, description="number of vCPUs")
     seed: int = Field(0, ge=0, description="seed of every random choice in a run")
+    pmi_log: int = Field(
+        64,
+        ge=0,
+        le=1_000_000,
+        description="PMIs each vCPU keeps for inspection, the most recent (len(vcpu.pmis) "
+        "counts every one taken)",
+    )
 
 
 class HostConfig(Strict):

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from .counters import FIXED_BASE, EventKey
 from .events import Catalog, EventSpec, catalog_of
 from .msr import vendor_of
@@ -102,6 +104,7 @@ def cpuid_vendor(cpu: GuestCpu) -> str:
     return vendor_of(cpu.cpuid_table(0))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class GuestDriver:
     """Vendor-neutral verbs of a guest PMU driver.
 

@@ -85,6 +85,10 @@ class Host(VcpuThreads):
         self._off_ns: dict[int, float] = {}  # time each thread spent off its pCPU
         self._off_since: dict[int, float] = {}
         self._ran_on: dict[int, int] = {}  # the pCPU each thread last ran on
+        # The pCPUs whose own boundaries (mux rotation) this model runs; None: all.
+        # A shard or a symmetry class runs only its vCPUs' pCPUs, so a pCPU's
+        # rotations are counted by exactly one machine (workloads/parallel.py).
+        self.owned: set[int] | None = None
         self.slice_ns = cfg.slice_ms * 1e6
         self.mux_ns = (cfg.mux_interval_ms or 1000.0 / cfg.hz) * 1e6
         self.tick_ns = 1e9 / cfg.hz
@@ -385,7 +389,10 @@ class Host(VcpuThreads):
 
     def _rotate(self) -> None:
         """perf_rotate_context: only a pCPU whose flexible groups do not all fit."""
+        owned = self.owned
         for cpu in self.pcpus:
+            if owned is not None and cpu.index not in owned:
+                continue
             if self.overcommitted(cpu):
                 cpu.rotation += 1
                 cur = cpu.current

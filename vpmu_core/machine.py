@@ -8,7 +8,8 @@ can hold many machines side by side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,9 @@ class Machine:
                 f.action, f.events, f.fixed_counter_bitmap, f.masked, None
             )
         self.vcpus: list[Vcpu] = [self._build_vcpu(i) for i in range(config.machine.vcpus)]
+        # vCPUs whose run, teardown and finish another machine simulated and this
+        # ledger received as a delta (a shard, a symmetry class): settled already.
+        self.settled: set[int] = set()
         logger.debug(
             "machine {} built: {} vCPUs, backend {}, strategy {}",
             self.name,
@@ -164,7 +168,27 @@ class Machine:
         """Destroy the VM: the strategy gives back what it took from the host."""
         for v in self.vcpus:
             v.sync()
-        self.strategy.teardown()
+        with self._unsettled():
+            self.strategy.teardown()
+
+    def finish(self) -> None:
+        """Settle the strategy's lazily kept counts (before the ledger is priced)."""
+        with self._unsettled():
+            self.strategy.finish()
+
+    @contextmanager
+    def _unsettled(self) -> Iterator[None]:
+        """Strategies walk ``machine.vcpus`` at teardown and finish: show them only the
+        vCPUs whose share is not in the ledger yet, so no vCPU is settled twice."""
+        if not self.settled:
+            yield
+            return
+        every = self.vcpus
+        self.vcpus = [v for v in every if v.index not in self.settled]
+        try:
+            yield
+        finally:
+            self.vcpus = every
 
     # ------------------------------------------------------------- event filter
     def _build_filter(

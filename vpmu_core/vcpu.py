@@ -10,7 +10,6 @@ first, then a pending PMI (``KVM_REQ_PMI``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .apic import LVTPC_RESET, Lvtpc
@@ -18,21 +17,14 @@ from .counters import EventKey, Pmc
 from .errors import GuestFault
 from .events import UnknownEvent, catalog_of
 from .msr import MASK64, MsrHandler
+from .pmis import Pmi, PmiLog
 from .port import CounterAllocator, Event, MachinePort, PmiPath, PmuState
 from .qualifiers import advance_spread, check_cycles
 from .snapshot import VcpuSnapshot, restore_snapshot, take_snapshot
 
 INSTRUCTIONS = "instructions"
 
-
-@dataclass(frozen=True, slots=True)
-class Pmi:
-    """One PMI the guest received: when (guest cycles), how, and why."""
-
-    clock: int
-    vector: int
-    mode: str
-    status: int  # the vendor's overflow status at delivery (0 where it has none)
+__all__ = ["INSTRUCTIONS", "Pmi", "PmiLog", "Vcpu"]
 
 
 class Vcpu:
@@ -55,7 +47,8 @@ class Vcpu:
         self.views: list[Pmc] = []
         self.msr_table: dict[int, MsrHandler] = {}
         self.cpuid_leaves: dict[tuple[int, int], tuple[int, int, int, int]] = {}
-        self.pmis: list[Pmi] = []
+        # every PMI counted (len), the last [machine] pmi_log kept (vpmu_core.pmis)
+        self.pmis = PmiLog(machine.config.machine.pmi_log)
         self.pmis_dropped = 0
         self.ext: dict[str, Any] = {}  # per-vCPU state of extensions, by name
         self.lvtpc = Lvtpc(masks_on_pmi=True)

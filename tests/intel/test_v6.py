@@ -206,29 +206,41 @@ class Seen:
         self.global_ctrl: set[int] = set()
         self.acked: Counter[int] = Counter()  # GLOBAL_OVF_CTRL bits: overflows handled
 
-    def attach(self, v: Any) -> None:
-        wrmsr, rdpmc = v.wrmsr, v.rdpmc
+    def attach(self, drv: Any) -> None:
+        """See every access of guest driver ``drv``: its vCPU becomes a recording proxy
+        (the driver reaches the vCPU through the GuestCpu protocol, compiled or not)."""
+        drv.vcpu = _SpyCpu(drv.vcpu, self)
 
-        def spy_wrmsr(msr: int, value: int) -> None:
-            if 0x186 <= msr < 0x186 + 32 and value & (1 << 22):
-                self.enabled.add(msr - 0x186)
-            elif msr == 0x38D:
-                self.enabled |= {32 + j for j in range(4) if value >> (4 * j) & 0xF}
-            elif 0x4C1 <= msr < 0x4C1 + 32 or 0xC1 <= msr < 0xC1 + 32:
-                self.accessed.add(msr - (0x4C1 if msr >= 0x4C1 else 0xC1))
-            elif 0x309 <= msr < 0x309 + 4:
-                self.accessed.add(32 + msr - 0x309)
-            elif msr == 0x38F:
-                self.global_ctrl.add(value)
-            elif msr == 0x390:
-                self.acked.update(b for b in range(64) if value >> b & 1)
-            wrmsr(msr, value)
 
-        def spy_rdpmc(ecx: int) -> int:
-            self.accessed.add(32 + (ecx & 0xF) if ecx & (1 << 30) else ecx)
-            return rdpmc(ecx)
+class _SpyCpu:
+    """A vCPU as a guest driver sees it, recording what the driver does to the PMU."""
 
-        v.wrmsr, v.rdpmc = spy_wrmsr, spy_rdpmc
+    def __init__(self, v: Any, seen: Seen) -> None:
+        self._v = v
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._v, name)
+
+    def wrmsr(self, msr: int, value: int) -> None:
+        seen = self._seen
+        if 0x186 <= msr < 0x186 + 32 and value & (1 << 22):
+            seen.enabled.add(msr - 0x186)
+        elif msr == 0x38D:
+            seen.enabled |= {32 + j for j in range(4) if value >> (4 * j) & 0xF}
+        elif 0x4C1 <= msr < 0x4C1 + 32 or 0xC1 <= msr < 0xC1 + 32:
+            seen.accessed.add(msr - (0x4C1 if msr >= 0x4C1 else 0xC1))
+        elif 0x309 <= msr < 0x309 + 4:
+            seen.accessed.add(32 + msr - 0x309)
+        elif msr == 0x38F:
+            seen.global_ctrl.add(value)
+        elif msr == 0x390:
+            seen.acked.update(b for b in range(64) if value >> b & 1)
+        self._v.wrmsr(msr, value)
+
+    def rdpmc(self, ecx: int) -> int:
+        self._seen.accessed.add(32 + (ecx & 0xF) if ecx & (1 << 30) else ecx)
+        return int(self._v.rdpmc(ecx))
 
 
 def _run_spied(monkeypatch: pytest.MonkeyPatch, source: Any) -> tuple[Any, Seen]:
@@ -236,10 +248,11 @@ def _run_spied(monkeypatch: pytest.MonkeyPatch, source: Any) -> tuple[Any, Seen]
     seen = Seen()
 
     class Spied(Machine):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            for v in self.vcpus:
-                seen.attach(v)
+        def guest_driver(self, vcpu: Any) -> Any:
+            drv = super().guest_driver(vcpu)
+            if not isinstance(drv.vcpu, _SpyCpu):
+                seen.attach(drv)
+            return drv
 
     monkeypatch.setattr(api, "Machine", Spied)
     return api.run(source), seen

@@ -8,7 +8,6 @@ strategy counts exits, perf operations and PMIs exactly as for any other guest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..counters import FIXED_BASE
@@ -21,6 +20,7 @@ from .throttle import SampleRateLimit
 if TYPE_CHECKING:
     from ..guest import GuestDriver
     from ..vcpu import Vcpu
+    from .meter import CostMeter
 
 
 class GuestPerf:
@@ -32,7 +32,7 @@ class GuestPerf:
         drv: GuestDriver,
         session: Session,
         hz: int,
-        handler_cost: Callable[[], float] | None,
+        handler_cost: CostMeter | None,
     ) -> None:
         self.vcpu = vcpu
         self.drv = drv
@@ -321,13 +321,17 @@ class GuestPerf:
             self._stop(ev, update=False)  # x86_pmu_stop(event, 0): no update
 
     def handle_pmi(self) -> None:
-        """The vendor handler, timed as perf_event_nmi_handler times it."""
-        before = self.handler_cost() if self.handler_cost is not None else 0.0
+        """The vendor handler, timed as perf_event_nmi_handler times it: priced from
+        the ledger delta it caused (this vCPU's own, whatever the others did)."""
+        meter = self.handler_cost
+        if meter is None:
+            self.drv.handle_pmi(self)
+            self.pmis_handled += 1
+            return
+        before = meter.mark()
         self.drv.handle_pmi(self)
         self.pmis_handled += 1
-        if self.handler_cost is None:
-            return
-        took = self.handler_cost() - before
+        took = meter.since(before)
         self.handler_ns += took
         self.stolen_ns += took
         self.limit.took(took)

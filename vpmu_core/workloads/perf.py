@@ -4,9 +4,10 @@ The workloads say what perf was asked to do (events, scope, privilege filter,
 ``-F``/``-c``, the sysctls) and report what it saw; the decisions perf makes at
 run time -- scheduling, rotation, frequency mode, throttling, auto-lowering --
 are the guest perf engine's (:mod:`vpmu_core.guest_perf`). vCPUs that cannot
-interact are simulated in separate processes (``workers``,
-:mod:`.parallel`); the ledgers are summed in vCPU order, so the result is the
-same with any number of workers.
+interact are simulated in separate processes (``workers``, :mod:`.parallel`), and
+vCPUs proven identical are simulated once for their whole class (``symmetry``,
+:mod:`.symmetry`); ledger deltas are integers summed per key, so the result is
+the same with any number of workers and with or without the shortcut.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class PerfConfigBase(BaseModel):
     )
     workers: int = Field(
         1, ge=1, le=64, description="processes vCPUs are simulated in when they cannot interact"
+    )
+    symmetry: bool = Field(
+        True,
+        description="simulate vCPUs proven identical (same state, nothing coupling them) once "
+        "and count the result for each; exact (false: simulate every vCPU)",
     )
 
     @model_validator(mode="after")
@@ -130,29 +136,29 @@ class PerfWorkload(Workload):
         return list(range(n)) if self.config.system_wide else [0]
 
     def run(self) -> WorkloadOutput:
-        from .parallel import can_shard, run_sharded
+        from .parallel import KeyDropped, can_shard, run_units
+        from .symmetry import symmetric_classes
 
         cfg = self.config
+        m = self.machine
         vcpus = self.targets()
-        if cfg.workers > 1 and len(vcpus) > 1 and can_shard(self.machine, vcpus):
-            results, ledgers = run_sharded(
-                self.machine, vcpus, cfg.workers, self.progress, simulate
-            )
-            for led in ledgers:
-                self.machine.ledger.merge(led)
-            self._settle_shards(results)
-        else:
-            results = simulate(self.machine, vcpus, self.progress)
+        session = session_of(cfg)
+        variation = bool(getattr(session, "per_vcpu_variation", False))
+        classes = symmetric_classes(m, vcpus, variation) if cfg.symmetry else None
+        if classes is not None and len(classes) == len(vcpus):
+            classes = None  # nothing to fold: shard or run serially as without it
+        if classes is None and cfg.workers > 1 and len(vcpus) > 1 and can_shard(m, vcpus):
+            classes = [[i] for i in vcpus]
+        results: list[VcpuResult] | None = None
+        if classes is not None:
+            end_ns = session.duration_ms * 1e6
+            try:
+                results = run_units(m, classes, cfg.workers, self.progress, simulate, end_ns)
+            except KeyDropped:
+                results = None  # the automatic fallback: every vCPU, in full
+        if results is None:
+            results = simulate(m, vcpus, self.progress)
         return self._output(results)
-
-    def _settle_shards(self, results: list[VcpuResult]) -> None:
-        """Per-vCPU state the parent machine reports (PMIs) from the shards' runs."""
-        from ..vcpu import Pmi
-
-        for r in results:
-            v = self.machine.vcpus[r.vcpu]
-            v.pmis = [Pmi(0, 2, "nmi", 0)] * r.pmis
-            v.pmis_dropped = r.pmis_dropped
 
     def _output(self, results: list[VcpuResult]) -> WorkloadOutput:
         cfg = self.config

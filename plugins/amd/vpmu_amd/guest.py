@@ -17,12 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from vpmu_core.guest import GpEvent, GuestDriver, PmiClient, as_client, hw_config
 from vpmu_core.port import GuestCpu
 
 from . import msrs as M
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AmdGuestDriver(GuestDriver):
     """Linux's AMD driver (amd_pmu_init), which the guest runs on AMD and on Hygon CPUs."""
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from vpmu_core.backend import Caps, VendorPmu
 from vpmu_core.counters import EventKey, Pmc
 from vpmu_core.errors import GuestFault
@@ -64,6 +66,7 @@ def caps_of(cfg: AmdConfig) -> Caps:
     )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AmdPmu(VendorPmu):
     """AMD legacy / core-extension / PerfMonV2 PMU of one vCPU."""
 

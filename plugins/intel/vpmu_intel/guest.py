@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from vpmu_core.counters import FIXED_BASE
 from vpmu_core.errors import GuestFault
 from vpmu_core.guest import GpEvent, GuestDriver, PmiClient, as_client, hw_config
@@ -13,6 +15,7 @@ from vpmu_core.port import GuestCpu
 from . import msrs as M
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class IntelGuestDriver(GuestDriver):
     """Linux's Intel driver (intel_pmu_init), which the guest runs on a GenuineIntel CPU."""
 

@@ -1,14 +1,15 @@
 """Per-vCPU register state and MSR semantics of the Intel architectural PMU.
 
-Every rule cites spec/intel.md. The handlers are closures bound once per vCPU;
-each does only its own access, so a guest WRMSR never looks anything up beyond
-the vCPU's dispatch dict.
+Every rule cites spec/intel.md. The handlers are closures bound once per vCPU; each
+does only its own access: a guest WRMSR looks up nothing beyond the vCPU's dispatch dict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from mypy_extensions import mypyc_attr
 
 from vpmu_core.allinone import INDEX_BASE
 from vpmu_core.backend import VendorPmu
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from vpmu_core.port import VcpuPort
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class IntelPmu(VendorPmu):
     """IA32 architectural PMU v0-v6 of one vCPU.
 
