@@ -88,6 +88,13 @@ class AlwaysIntPmu(AmdPmu):
         pmc.intr = True  # a PMI on every overflow, INT bit or not
 
 
+# -- event-select qualifiers -------------------------------------------------------------
+class NoCmaskPmu(AmdPmu):
+    def _decode(self, pmc: vpmu.Pmc) -> None:
+        super()._decode(pmc)
+        pmc.qual = None  # decodes event and umask only: CMASK/INV/EDGE count like plain
+
+
 # -- snapshot ----------------------------------------------------------------------------
 class ForgetfulPmu(AmdPmu):
     def load(self, state: dict[str, Any]) -> None:
@@ -115,6 +122,7 @@ BACKENDS = [
     broken("broken-width", Pmu=UnmaskedPmu),
     broken("broken-status", Pmu=NoStatusPmu),
     broken("broken-intr", Pmu=AlwaysIntPmu),
+    broken("broken-cmask", Pmu=NoCmaskPmu),
     broken("broken-snapshot", Pmu=ForgetfulPmu),
     broken("broken-crash", Pmu=CrashingPmu),
     broken("broken-filter", NarrowFilter),
@@ -130,6 +138,15 @@ BROKEN: dict[str, tuple[str, list[str]]] = {
     ),
     "broken-status": ("overflow, status and PMI", ["test_overflow_sets_status"]),
     "broken-intr": ("overflow, status and PMI", ["test_no_pmi_without_interrupt_bit"]),
+    "broken-cmask": (
+        "event-select qualifiers count cycles and edges",
+        [
+            "test_cmask_counts_cycles_at_threshold",
+            "test_inv_complements_cmask",
+            "test_edge_counts_rising_edges",
+            "test_event_select_write_restarts_edge_detection",
+        ],
+    ),
     "broken-snapshot": (
         "snapshot/restore is differential",
         ["test_restore_carries_every_register"],

@@ -46,7 +46,8 @@ class CountingConfig(BaseModel):
             "branches": 2_000_000,
             "branch-misses": 40_000,
         },
-        description="events retired by the workload, by name",
+        description="events retired by the workload, by name; with `cycles`, each slice of "
+        "an event is retired over the same slice of the cycles (what CMASK/INV/EDGE count)",
     )
     user_share: float = Field(0.8, ge=0, le=1, description="share of the mix retired at CPL3")
     count: Literal["all", "user", "kernel"] = "all"
