@@ -51,18 +51,24 @@ def read(v: Vcpu, pmc: Pmc) -> int:
 
 
 spreads = st.integers(1, 64).flatmap(lambda c: st.tuples(st.integers(0, 6 * c), st.just(c)))
+thresholds = st.integers(1, 7)
+
+
+def case(make: MachineFactory, spread: tuple[int, int], *terms: str) -> tuple[Vcpu, int, int]:
+    """A fresh vCPU that can program ``terms``, and the (events, cycles) to retire."""
+    v = vcpu_of(make)
+    needs_terms(v, *terms)
+    return v, *spread
 
 
 class TestQualifiers:
     @SETTINGS
-    @given(spread=spreads, cmask=st.integers(1, 7))
+    @given(spread=spreads, cmask=thresholds)
     def test_cmask_counts_cycles_at_threshold(
         self, vpmu_machine: MachineFactory, spread: tuple[int, int], cmask: int
     ) -> None:
         """CMASK = c adds 1 per cycle with >= c events: never more than the cycles, nor n/c."""
-        v = vcpu_of(vpmu_machine)
-        needs_terms(v, "cmask")
-        n, cycles = spread
+        v, n, cycles = case(vpmu_machine, spread, "cmask")
         pmc = gp(v)[0]
         program(v, pmc, f"cmask={cmask}")
         v.retire(EVENT, n, 0, cycles)
@@ -71,14 +77,12 @@ class TestQualifiers:
         assert got <= min(cycles, n // cmask)
 
     @SETTINGS
-    @given(spread=spreads, cmask=st.integers(1, 7))
+    @given(spread=spreads, cmask=thresholds)
     def test_inv_complements_cmask(
         self, vpmu_machine: MachineFactory, spread: tuple[int, int], cmask: int
     ) -> None:
         """INV with CMASK = c counts exactly the cycles the same CMASK does not."""
-        v = vcpu_of(vpmu_machine)
-        needs_terms(v, "cmask", "inv")
-        n, cycles = spread
+        v, n, cycles = case(vpmu_machine, spread, "cmask", "inv")
         plain, inv = gp(v)[:2]
         program(v, plain, f"cmask={cmask}")
         program(v, inv, f"inv,cmask={cmask}")
@@ -92,9 +96,7 @@ class TestQualifiers:
         self, vpmu_machine: MachineFactory, spread: tuple[int, int], inv: bool
     ) -> None:
         """CMASK = 0 is plain counting, INV or not (it inverts a comparison CMASK = 0 turns off)."""
-        v = vcpu_of(vpmu_machine)
-        needs_terms(v, "cmask", "inv")
-        n, cycles = spread
+        v, n, cycles = case(vpmu_machine, spread, "cmask", "inv")
         pmc = gp(v)[0]
         program(v, pmc, "inv,cmask=0" if inv else "cmask=0")
         v.retire(EVENT, n, 0, cycles)
