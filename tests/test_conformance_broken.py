@@ -84,4 +84,5 @@ def test_every_rule_has_a_broken_backend() -> None:
         "any access raises nothing but GuestFault",
         "event filter allow/deny",
         "event-select qualifiers count cycles and edges",
+        "HostOnly/GuestOnly are dropped on a guest write",
     }
