@@ -17,6 +17,7 @@ from vpmu_amd import AmdBackend, AmdConfig, AmdPmu
 import vpmu_core as vpmu
 
 INT_BIT = 1 << 20  # PERF_CTL interrupt enable
+HOST_GUEST = 3 << 40  # PERF_CTL HostOnly, GuestOnly
 
 
 class Broken(AmdBackend):
@@ -88,6 +89,36 @@ class AlwaysIntPmu(AmdPmu):
         pmc.intr = True  # a PMI on every overflow, INT bit or not
 
 
+# -- event-select qualifiers -------------------------------------------------------------
+class NoCmaskPmu(AmdPmu):
+    def _decode(self, pmc: vpmu.Pmc) -> None:
+        super()._decode(pmc)
+        pmc.qual = None  # decodes event and umask only: CMASK/INV/EDGE count like plain
+
+
+class StickyEdgePmu(AmdPmu):
+    def _ctl_writer(self, pmc: vpmu.Pmc) -> Callable[[int], None]:
+        write = super()._ctl_writer(pmc)
+
+        def sticky(value: int) -> None:
+            state = pmc.edge_state
+            write(value)
+            pmc.edge_state = state  # the edge detector survives a new event select
+
+        return sticky
+
+
+class HostOnlyPmu(AmdPmu):
+    def _ctl_writer(self, pmc: vpmu.Pmc) -> Callable[[int], None]:
+        write = super()._ctl_writer(pmc)
+
+        def keep(value: int) -> None:
+            write(value)
+            pmc.control |= value & HOST_GUEST  # keeps what KVM's reserved mask clears
+
+        return keep
+
+
 # -- snapshot ----------------------------------------------------------------------------
 class ForgetfulPmu(AmdPmu):
     def load(self, state: dict[str, Any]) -> None:
@@ -115,6 +146,9 @@ BACKENDS = [
     broken("broken-width", Pmu=UnmaskedPmu),
     broken("broken-status", Pmu=NoStatusPmu),
     broken("broken-intr", Pmu=AlwaysIntPmu),
+    broken("broken-cmask", Pmu=NoCmaskPmu),
+    broken("broken-edge", Pmu=StickyEdgePmu),
+    broken("broken-hostonly", Pmu=HostOnlyPmu),
     broken("broken-snapshot", Pmu=ForgetfulPmu),
     broken("broken-crash", Pmu=CrashingPmu),
     broken("broken-filter", NarrowFilter),
@@ -130,6 +164,23 @@ BROKEN: dict[str, tuple[str, list[str]]] = {
     ),
     "broken-status": ("overflow, status and PMI", ["test_overflow_sets_status"]),
     "broken-intr": ("overflow, status and PMI", ["test_no_pmi_without_interrupt_bit"]),
+    "broken-cmask": (
+        "event-select qualifiers count cycles and edges",
+        [
+            "test_cmask_counts_cycles_at_threshold",
+            "test_inv_complements_cmask",
+            "test_edge_counts_rising_edges",
+            "test_event_select_write_restarts_edge_detection",
+        ],
+    ),
+    "broken-edge": (
+        "event-select qualifiers count cycles and edges",
+        ["test_event_select_write_restarts_edge_detection"],
+    ),
+    "broken-hostonly": (
+        "HostOnly/GuestOnly are dropped on a guest write",
+        ["test_host_and_guest_only_bits_are_dropped"],
+    ),
     "broken-snapshot": (
         "snapshot/restore is differential",
         ["test_restore_carries_every_register"],

@@ -97,7 +97,7 @@ class GuestPerf:
         return int(self.cycles / self.ghz + self.stolen_ns)
 
     def _truth(self, ev: PEvent) -> int:
-        return self.truth.count(ev.name, self.cycles, ev.usr, ev.os)
+        return self.truth.count(ev.name, self.cycles, ev.usr, ev.os, ev.key.qual)
 
     # ----------------------------------------- x86 scheduling (x86_schedule_events)
     def _sched_in_all(self, upto: int | None = None) -> None:

@@ -25,8 +25,13 @@ class GroundTruth(Protocol):
         """User and kernel cycles among the first ``cycles``."""
         ...
 
-    def count(self, event: str, cycles: int, usr: bool, os: bool) -> int:
-        """Events a counter with this privilege filter sees in the first ``cycles``."""
+    def count(self, event: str, cycles: int, usr: bool, os: bool, qual: int = 0) -> int:
+        """Events a counter with this privilege filter sees in the first ``cycles``
+        (with CMASK/INV/EDGE bits ``qual``: the cycles meeting their condition)."""
+        ...
+
+    def exact(self, qual: int) -> bool:
+        """Whether count() with these qualifier bits is the counter's value (not EDGE)."""
         ...
 
     def cycles_for(self, event: str, start: int, n: int, usr: bool, os: bool) -> int | None:

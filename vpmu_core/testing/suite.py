@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from ..counters import FIXED_BASE, Pmc
 from ..errors import GuestFault
 from ..guest import cpuid_vendor
-from ..machine import Machine
 from ..msr import COUNTER, GLOBAL_CTRL, GLOBAL_STATUS, MASK64
 from ..vcpu import Vcpu
 from .plugin import MachineFactory
+from .qualifier_rules import TestQualifiers
+from .support import fixed, gp, machine_of, need, vcpu_of
 
 __all__ = [
     "TestAnyAccessSequence",
@@ -30,6 +31,7 @@ __all__ = [
     "TestEventFilter",
     "TestMsrMap",
     "TestOverflow",
+    "TestQualifiers",
     "TestSnapshot",
 ]
 
@@ -38,37 +40,6 @@ LVTPC_NMI = 0x400
 # An event no access retires on its own (the WRMSR/RDPMC instructions would
 # disturb an "instructions" counter).
 QUIET_EVENT = "cycles"
-
-
-def vcpu_of(make: MachineFactory, **top: Any) -> Vcpu:
-    """vCPU 0 of a fresh machine from the ``vpmu_machine`` factory."""
-    return make(**top).vcpus[0]
-
-
-def machine_of(v: Vcpu) -> Machine:
-    """The machine a suite vCPU belongs to, with its host-side API (filters, guest drivers).
-
-    A vCPU's ``machine`` is typed as the narrow port plugins see; the suite is the
-    VM's user and drives the whole machine.
-    """
-    machine = v.machine
-    assert isinstance(machine, Machine)
-    return machine
-
-
-def need(condition: bool, why: str) -> None:
-    if not condition:
-        pytest.skip(f"capability: {why}")
-
-
-def gp(vcpu: Vcpu) -> list[Pmc]:
-    """The vCPU's GP counters in index order; a list position is not an index (v6 holes)."""
-    return sorted((p for p in vcpu.counters.values() if p.kind == "gp"), key=lambda p: p.idx)
-
-
-def fixed(vcpu: Vcpu) -> list[Pmc]:
-    """The vCPU's fixed counters in index order (``idx - FIXED_BASE`` is the fixed number)."""
-    return sorted((p for p in vcpu.counters.values() if p.kind == "fixed"), key=lambda p: p.idx)
 
 
 def arm(vcpu: Vcpu, pmc: Pmc, value: int, *, intr: bool) -> None:

@@ -8,10 +8,18 @@ sets each counter against the ground truth: the events of the mix its privilege
 filter sees. An instructions counter reads a
 little more: the guest's own WRMSR/RDMSR/RDPMC/CPUID are instructions too, and the
 report shows that difference rather than hiding it.
+
+When the mix names ``cycles``, every call retires its slice of an event over the
+same slice of the cycles (split by ``user_share`` like the events), so a
+CMASK/INV/EDGE counter counts the cycles or edges that qualifiers.py's spread
+gives those calls, and its truth is the closed form of that spread over the
+workload's calls (workloads/qualified.py), EDGE included: the calls' cuts are
+fixed by the config. Without ``cycles`` each event took a cycle of its own.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +28,7 @@ from ..counters import FIXED_BASE
 from ..errors import ConfigError
 from ..guest_perf.schedule import fixed_counter, gp_indexes
 from .base import CounterRow, Workload, WorkloadOutput
+from .qualified import qualified
 
 
 class CountingConfig(BaseModel):
@@ -37,7 +46,8 @@ class CountingConfig(BaseModel):
             "branches": 2_000_000,
             "branch-misses": 40_000,
         },
-        description="events retired by the workload, by name",
+        description="events retired by the workload, by name; with `cycles`, each slice of "
+        "an event is retired over the same slice of the cycles (what CMASK/INV/EDGE count)",
     )
     user_share: float = Field(0.8, ge=0, le=1, description="share of the mix retired at CPL3")
     count: Literal["all", "user", "kernel"] = "all"
@@ -50,6 +60,17 @@ class CountingConfig(BaseModel):
         for name, n in self.mix.items():
             if n < 0:
                 raise ConfigError(f"workload.mix.{name}", n, "must be >= 0")
+        for name, n in self.mix.items():
+            if self.mix.get("cycles", 0) and any(
+                (nu and not cu) or (nk and not ck) for _, nu, cu, nk, ck in _kinds(self, n)
+            ):
+                raise ConfigError(
+                    f"workload.mix.{name}",
+                    n,
+                    f"retires events in a step slice with no cycles (mix.cycles = "
+                    f"{self.mix['cycles']} over {self.steps} steps, user_share "
+                    f"{self.user_share}): give the mix more cycles or fewer steps",
+                )
         return self
 
 
@@ -100,24 +121,28 @@ class Counting(Workload):
                 drv.program_gp(idx, drv.event(event), usr=usr, os=os)
         start = {idx: vcpu.counters[idx].value for _, idx in plan}
         mix = {drv.event(name).base: total for name, total in cfg.mix.items()}
+        spread = cfg.mix.get("cycles", 0)
         drv.enable_all()
         for step in range(cfg.steps):
+            c = _share(spread, cfg.steps, step)
+            cu = int(c * cfg.user_share)
             for event, total in mix.items():
-                n = total // cfg.steps + (1 if step < total % cfg.steps else 0)
+                n = _share(total, cfg.steps, step)
                 user = int(n * cfg.user_share)
-                vcpu.retire(event, user, cpl=3)
-                vcpu.retire(event, n - user, cpl=0)
+                if spread:
+                    vcpu.retire(event, user, 3, cu)
+                    vcpu.retire(event, n - user, 0, c - cu)
+                else:
+                    vcpu.retire(event, user, cpl=3)
+                    vcpu.retire(event, n - user, cpl=0)
         drv.disable_all()
         rows = []
         for event, idx in plan:
             value = drv.read_counter(idx)
             spec = drv.event(event)
             pmc = vcpu.counters[idx]
-            # a qualified counter's truth is its qualifier's model, not the events retired
-            expected = None
-            if not spec.qual:
-                seen = _seen(cfg.steps, mix.get(spec.base, 0), cfg.user_share, usr, os)
-                expected = (start[idx] + seen) & pmc.mask
+            seen = _seen(cfg, mix.get(spec.base), usr, os, spec.qual)
+            expected = (start[idx] + seen) & pmc.mask
             rows.append(CounterRow(vcpu.index, pmc.name, event, value, expected))
         for pmc in vcpu.counters.values():  # an extension's all-in-one counters, part by part
             prefix = f"{pmc.name}."
@@ -128,10 +153,36 @@ class Counting(Workload):
         return rows
 
 
-def _seen(steps: int, retired: int, user_share: float, usr: bool, os: bool) -> int:
-    total = 0
-    for step in range(steps):
-        n = retired // steps + (1 if step < retired % steps else 0)
-        user = int(n * user_share)
-        total += (user if usr else 0) + ((n - user) if os else 0)
-    return total
+def _share(total: int, steps: int, step: int) -> int:
+    """Step ``step``'s slice of ``total``: the first ``total % steps`` slices one more."""
+    return total // steps + (1 if step < total % steps else 0)
+
+
+def _kinds(cfg: CountingConfig, retired: int) -> list[tuple[int, int, int, int, int]]:
+    """The steps of one event, by kind: (how many, user events, user cycles, kernel
+    events, kernel cycles). Slices differ only in whether the event's and the cycles'
+    slice is the larger one, so there are at most three kinds, in step order."""
+    steps, share = cfg.steps, cfg.user_share
+    spread = cfg.mix.get("cycles", 0)
+    bounds = sorted({0, min(steps, retired % steps), min(steps, spread % steps), steps})
+    kinds = []
+    for lo, hi in pairwise(bounds):
+        n, c = _share(retired, steps, lo), _share(spread, steps, lo)
+        user, cu = int(n * share), int(c * share)
+        if not spread:  # retire()'s default: one event per cycle
+            c, cu = n, user
+        kinds.append((hi - lo, user, cu, n - user, c - cu))
+    return kinds
+
+
+def _seen(cfg: CountingConfig, retired: int | None, usr: bool, os: bool, qual: int) -> int:
+    """What a counter filtered ``usr``/``os`` with qualifier bits ``qual`` counts of the mix:
+    a sum over the kinds of steps (workloads/qualified.py), never a walk of the steps.
+    A counter sees only its event's calls that its CPL filter passes."""
+    if retired is None:  # the event is not in the mix: no call retires it
+        return 0
+    segments = []
+    for times, nu, cu, nk, ck in _kinds(cfg, retired):
+        calls = ([(nu, cu)] if usr else []) + ([(nk, ck)] if os else [])
+        segments.append((times, calls))
+    return qualified(segments, qual)

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError
+from .qualified import cycles_meeting, decode
 
 
 class CplRates(BaseModel):
@@ -170,10 +171,30 @@ class Truth:
         u = int(cycles * self.us)
         return u, cycles - u
 
-    def count(self, event: str, cycles: int, usr: bool, os: bool) -> int:
+    def count(self, event: str, cycles: int, usr: bool, os: bool, qual: int = 0) -> int:
+        """Events (or, with CMASK/INV ``qual`` bits, qualifying cycles) in ``cycles``.
+
+        Exact for CMASK/INV however the engine cuts its steps: a step of ``cu`` user
+        cycles retires ``int(u1*r) - int(u0*r)`` events, between ``k*cu`` and
+        ``(k+1)*cu`` with ``k = floor(r)``, so every step's spread has ``k`` or ``k + 1``
+        events a cycle, and the steps' counts add up to one spread of the totals. An
+        EDGE counter's edges depend on the cuts (the spread restarts fuller-first each
+        step): ``exact(qual)`` is False and count() gives the cycles its condition holds,
+        the most edges it could count.
+        """
         ru, rk = self._r.get(event, (0.0, 0.0))
         u, k = self.split(cycles)
-        return (int(u * ru) if usr else 0) + (int(k * rk) if os else 0)
+        if not qual:
+            return (int(u * ru) if usr else 0) + (int(k * rk) if os else 0)
+        threshold, invert, _ = decode(qual)
+        return (cycles_meeting(int(u * ru), u, threshold, invert) if usr else 0) + (
+            cycles_meeting(int(k * rk), k, threshold, invert) if os else 0
+        )
+
+    @staticmethod
+    def exact(qual: int) -> bool:
+        """Whether count() is what a counter with these qualifier bits reads."""
+        return not decode(qual)[2]
 
     def cycles_for(self, event: str, start: int, n: int, usr: bool, os: bool) -> int | None:
         """The fewest cycles after ``start`` in which ``n`` more events are counted.
