@@ -29,15 +29,23 @@ def run(
     source: str | Path | dict[str, Any] | Any,
     plugins: PluginManager | None = None,
     progress: Callable[[float], None] | None = None,
+    *,
+    name: str | None = None,
 ) -> RunResult:
     """Build the machine a config describes, run its workload, and price the ledger.
 
     ``progress`` hears the share of guest time done (0..1) from workloads that can
-    tell, so a front end can show a bar; it never changes what is simulated.
+    tell, so a front end can show a bar; it never changes what is simulated. ``name``
+    is the file a dict was read from (command-line overrides applied), for errors
+    and the result's ``config``.
     """
     pm = plugins or default_manager()
-    name = str(source) if isinstance(source, (str, Path)) else None
-    cfg = load_config(source, pm) if isinstance(source, (str, Path, dict)) else source
+    if isinstance(source, (str, Path)):
+        name = str(source)
+    if isinstance(source, dict):
+        cfg = load_dict(source, pm, source=name)
+    else:
+        cfg = load_config(source, pm) if isinstance(source, (str, Path)) else source
     if cfg.workload is None:
         raise ConfigError("workload", None, "a run needs a [workload] table", source=name)
     machine = Machine(cfg, pm)
@@ -70,4 +78,5 @@ def run(
         count_error_pct=100.0 * max(errors) if errors else None,
         host_blind_s=machine.strategy.host_blind_ns(out.guest_ns) / 1e9,
         extra=out.extra,
+        operations=out.operations,
     )

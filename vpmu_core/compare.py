@@ -7,18 +7,17 @@ notebooks all want the same per-strategy summary without parsing a table.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from .api import run
-from .config import WORKLOAD_METRIC
+from .config import WORKLOAD_METRIC, load_dict
 from .errors import ConfigError
-from .overrides import parse_strategies
+from .overrides import configured, parse_strategies, strategy_label
 from .plugins import PluginManager, default_manager
 from .report import RunResult
 
@@ -38,23 +37,81 @@ class NotApplicable:
 
     strategy: str
     reason: str
+    error: ConfigError | None = field(default=None, compare=False, repr=False)
 
 
 Column = RunResult | NotApplicable
 
 
-def read_config(config: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The raw TOML tables of a config (and its path), before validation."""
-    if isinstance(config, dict):
-        return config, None
-    path = Path(config)
-    source = str(path)
+#: vpmu's own strategies in the order of the KVM history; a plugin's follow, sorted
+HISTORY = ("emulated-legacy", "emulated", "register", "fastpath", "mediated")
+
+
+def all_strategies(plugins: PluginManager | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every installed strategy with its defaults: the columns of a plain ``vpmu compare``."""
+    names = (plugins or default_manager()).names("strategies")
+    ordered = [n for n in HISTORY if n in names] + [n for n in names if n not in HISTORY]
+    return [(n, {}) for n in ordered]
+
+
+def column_config(
+    data: dict[str, Any], name: str, options: dict[str, Any], plugins: PluginManager
+) -> dict[str, Any]:
+    """The config tables of one column: the config's own strategy options carry over
+    where strategy ``name`` has them, so only the design changes between columns."""
+    cls = plugins.get("strategies", name, "--strategies")
+    fields = cls.Config.model_fields
+    table = {k: v for k, v in data.get("strategy", {}).items() if k in fields and k != "name"}
+    table.update(options)
+    table["name"] = name
+    return {**data, "strategy": table}
+
+
+def _refusal(exc: ConfigError, name: str, source: str | None) -> NotApplicable:
+    """A strategy's refusal as an n/a column; a bad strategy option is raised instead."""
+    named = exc.with_source(source) if source and not exc.source else exc
+    if exc.key.startswith("strategy.") and exc.key != "strategy.name":
+        raise named from None  # a bad option on the command line, not a refusal
+    return NotApplicable(name, str(ConfigError(exc.key, exc.value, exc.allowed)), named)
+
+
+def check_column(
+    data: dict[str, Any],
+    name: str,
+    options: dict[str, Any],
+    plugins: PluginManager | None = None,
+    source: str | None = None,
+) -> NotApplicable | None:
+    """Validate one column without running it: None, or the strategy's refusal."""
+    pm = plugins or default_manager()
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8")), source
-    except OSError as exc:
-        raise ConfigError("file", source, f"cannot be read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("toml", source, f"not valid TOML: {exc}") from None
+        load_dict(column_config(data, name, options, pm), pm)
+    except ConfigError as exc:
+        return _refusal(exc, name, source)
+    return None
+
+
+def run_column(
+    data: dict[str, Any],
+    name: str,
+    options: dict[str, Any],
+    plugins: PluginManager | None = None,
+    progress: Callable[[float], None] | None = None,
+    source: str | None = None,
+) -> Column:
+    """One column: ``data`` run under strategy ``name`` (:func:`column_config`).
+
+    A strategy that refuses the machine (ConfigError other than a bad option of its
+    own) is a :class:`NotApplicable` with the one-line reason; a bad option is raised
+    naming ``source``.
+    """
+    pm = plugins or default_manager()
+    try:
+        result = run(column_config(data, name, options, pm), pm, progress)
+    except ConfigError as exc:
+        return _refusal(exc, name, source)
+    result.config = source
+    return result
 
 
 def compare(
@@ -64,39 +121,22 @@ def compare(
     progress: Progress | None = None,
     source: str | None = None,
 ) -> dict[str, Column]:
-    """Run ``config`` once per strategy; the config's own strategy options carry over
-    to every strategy that has them, so only the design changes between columns.
+    """Run ``config`` once per strategy (:func:`run_column`).
 
-    A strategy that refuses the machine (ConfigError other than a bad option of its
-    own) gets a :class:`NotApplicable` column with the one-line reason; if every
-    column refuses, the config itself is at fault and the first error is raised.
+    If every column refuses, the config itself is at fault and the first refusal
+    is raised.
     """
     pm = plugins or default_manager()
-    data, read_from = read_config(config)
+    data, read_from = configured(config)
     source = source or read_from
-    base = dict(data.get("strategy", {}))
     results: dict[str, Column] = {}
-    first: ConfigError | None = None
     for name, options in strategies:
-        cls = pm.get("strategies", name, "--strategies")
-        fields = cls.Config.model_fields
-        table = {k: v for k, v in base.items() if k in fields and k != "name"}
-        table.update(options)
-        table["name"] = name
-        label = _label(name, options)
+        label = strategy_label(name, options)
         tell = None if progress is None else (lambda f, label=label: progress(label, f))
-        try:
-            result = run({**data, "strategy": table}, pm, tell)
-        except ConfigError as exc:
-            if exc.key.startswith("strategy.") and exc.key != "strategy.name":
-                raise  # a bad option on the command line, not a refusal
-            first = first or exc
-            results[label] = NotApplicable(name, str(ConfigError(exc.key, exc.value, exc.allowed)))
-            continue
-        result.config = source
-        results[label] = result
-    if first is not None and all(isinstance(r, NotApplicable) for r in results.values()):
-        raise first
+        results[label] = run_column(data, name, options, pm, tell, source)
+    refused = [r for r in results.values() if isinstance(r, NotApplicable)]
+    if refused and len(refused) == len(results) and refused[0].error is not None:
+        raise refused[0].error
     return results
 
 
@@ -110,6 +150,12 @@ def summary(result: Column) -> dict[str, Any]:
     return {
         "overhead_ns": result.cost.total_ns,
         "overhead_pct": result.cost.overhead_pct,
+        "steady_ns": result.cost.steady_ns,
+        "steady_pct": result.cost.steady_pct,
+        "one_time_ns": sum(result.cost.one_time.values()),
+        "one_time": result.cost.one_time,
+        "dominant": result.cost.dominant,
+        "operations": result.operations,
         "exits": led.get("exits", {}),
         "perf_ops": {k: perf.get(k, 0) for k in PERF_KEYS}
         | {k: v for k, v in perf.items() if k not in PERF_KEYS},
@@ -181,13 +227,13 @@ def relative_error(model: float | None, published: float | None) -> float | None
 
 
 def has_table(config: str | Path | dict[str, Any]) -> bool:
-    data, _ = read_config(config)
+    data, _ = configured(config)
     return bool(data.get("compare", {}).get("strategies"))
 
 
 def table_runs(config: str | Path | dict[str, Any]) -> list[tuple[str, str]]:
     """(row, column) of every run the table makes, in order (for a progress display)."""
-    data, _ = read_config(config)
+    data, _ = configured(config)
     cmp = data.get("compare", {})
     labels = cmp.get("labels") or cmp.get("strategies", [])
     rows = [r.get("label", "") for r in cmp.get("rows", [])] or [""]
@@ -198,14 +244,14 @@ def compare_table(
     config: str | Path | dict[str, Any],
     plugins: PluginManager | None = None,
     progress: Callable[[str, str, float], None] | None = None,
+    source: str | None = None,
 ) -> Table:
     """Run the config's ``[compare]`` table: each row's workload under each column's
     strategy, priced with the one cost table, set beside the published figures."""
-    from .api import load_config
-
     pm = plugins or default_manager()
-    data, source = read_config(config)
-    cfg = load_config(data, pm)  # validates the whole file, [compare] included
+    data, read_from = configured(config)
+    source = source or read_from
+    cfg = load_dict(data, pm, source=source)  # validates the whole file, [compare] included
     cmp = cfg.compare
     if cmp is None or not cmp.strategies:
         raise ConfigError("compare.strategies", None, "this config has no comparison table")
@@ -224,7 +270,7 @@ def compare_table(
 
         def tell(label: str, f: float, row_label: str = row_label) -> None:
             if progress is not None:
-                col = labels[[_label(n, o) for n, o in specs].index(label)]
+                col = labels[[strategy_label(n, o) for n, o in specs].index(label)]
                 progress(row_label, col, f)
 
         results = compare(row_data, specs, pm, tell, source)
@@ -257,7 +303,3 @@ def compare_table(
         cells=cells,
         runs=runs,
     )
-
-
-def _label(name: str, options: dict[str, Any]) -> str:
-    return name + "".join(f":{k}={v}" for k, v in sorted(options.items()))

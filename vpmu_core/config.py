@@ -331,17 +331,22 @@ def load_dict(data: dict[str, Any], pm: PluginManager, *, source: str | None = N
     return cfg
 
 
-def load_toml(path: str | Path, pm: PluginManager) -> Any:
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The raw tables of a TOML config, before validation (a command line may still
+    change them: ``vpmu_core.overrides``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("file", str(path), f"cannot be read ({exc.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("toml", str(path), f"not valid TOML: {exc}") from None
-    return load_dict(data, pm, source=str(path))
+
+
+def load_toml(path: str | Path, pm: PluginManager) -> Any:
+    return load_dict(read_toml(path), pm, source=str(path))
 
 
 def _check_plugins(data: dict[str, Any], pm: PluginManager, source: str | None) -> None:

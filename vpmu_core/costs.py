@@ -276,6 +276,16 @@ class Priced(BaseModel):
     ns_per_op: dict[str, float]
     guest_ns: float
     overhead_pct: float | None
+    one_time: dict[str, float] = Field(
+        default_factory=dict,
+        description="mechanism -> ns of the one-time costs in total_ns (a mechanism declared "
+        "once, e.g. perf:create_sched_rcu, the 21 ms of the first perf event on an idle host)",
+    )
+    steady_ns: float = Field(0.0, description="total_ns without the one-time costs")
+    steady_pct: float | None = Field(None, description="steady_ns as a share of guest time, %")
+    dominant: str | None = Field(
+        None, description="the steady-state mechanism costing most (the one-time one if none)"
+    )
     plugin_costs: dict[str, str] = Field(
         default_factory=dict,
         description="mechanism -> the plugin-declared cost pricing it and its source "
@@ -304,6 +314,7 @@ def price(ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: f
     """
     by: dict[str, float] = {}
     per: dict[str, float] = {}
+    once: dict[str, float] = {}
     sources: dict[str, str] = {}
     prices = type(table).prices
     unknown = [c for c in ledger if c not in PRICE_ORDER]
@@ -317,7 +328,10 @@ def price(ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: f
             name = price_key(category, key)
             by[name] = by.get(name, 0.0) + n * cost
             per[name] = cost
-            for cost_name in prices.find(category, key).names:
+            mech = prices.find(category, key)
+            if mech.once and n:
+                once[name] = once.get(name, 0.0) + n * cost
+            for cost_name in mech.names:
                 if cost_name in prices.cost_origin:
                     sources[name] = (
                         f"{cost_name} ({prices.cost_origin[cost_name]}): "
@@ -325,11 +339,18 @@ def price(ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: f
                     )
     total = sum(by.values())
     overhead = 100.0 * total / guest_ns if guest_ns > 0 else None
+    steady = {k: v for k, v in by.items() if k not in once}
+    steady_ns = sum(steady.values())
+    ranked = sorted((steady or once).items(), key=lambda kv: (-kv[1], kv[0]))
     return Priced(
         total_ns=total,
         by_mechanism=dict(sorted(by.items())),
         ns_per_op=dict(sorted(per.items())),
         guest_ns=guest_ns,
         overhead_pct=overhead,
+        one_time=dict(sorted(once.items())),
+        steady_ns=steady_ns,
+        steady_pct=100.0 * steady_ns / guest_ns if guest_ns > 0 else None,
+        dominant=ranked[0][0] if ranked and ranked[0][1] > 0 else None,
         plugin_costs=dict(sorted(sources.items())),
     )

@@ -80,6 +80,11 @@ class Mechanism(BaseModel):
     meaning: str = Field(min_length=1, description="one line: what one count stands for")
     cost: str | tuple[str, ...] | None = Field(description="cost name(s) pricing one count")
     default: Cost | None = Field(None, description="the default of a cost this declares")
+    once: bool = Field(
+        False,
+        description="a one-time cost of bringing a host or VM up (the first perf event on an "
+        "idle host), not of the steady state: reports show it on a line of its own",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Mechanism:
@@ -118,6 +123,13 @@ _PREFIX = {"exits": "exit", "perf_ops": "perf", "pmis": "pmi"}
 def price_key(category: str, key: str) -> str:
     """The name a mechanism has in a priced report (``exit:wrmsr:eventsel``)."""
     return f"{_PREFIX.get(category, category)}:{key}"
+
+
+def split_price_key(name: str) -> tuple[str, str]:
+    """``exit:wrmsr:eventsel`` -> ``("exits", "wrmsr:eventsel")``: the inverse of price_key."""
+    prefix, _, key = name.partition(":")
+    category = {v: k for k, v in _PREFIX.items()}.get(prefix, prefix)
+    return category, key
 
 
 class PriceList:
@@ -199,9 +211,9 @@ class PriceList:
         return found
 
 
-def mechanism(category: str, key: str, cost: Any, meaning: str) -> Mechanism:
+def mechanism(category: str, key: str, cost: Any, meaning: str, *, once: bool = False) -> Mechanism:
     """Shorthand for the built-in table below."""
-    return Mechanism(category=category, key=key, meaning=meaning, cost=cost)
+    return Mechanism(category=category, key=key, meaning=meaning, cost=cost, once=once)
 
 
 _EXIT_PMU = ("vm_exit", "kvm_pmu_emulation")
@@ -229,7 +241,9 @@ BUILTIN_MECHANISMS: tuple[Mechanism, ...] = (
         "perf_ops",
         "create_sched_rcu",
         "perf_sched_rcu",
-        "a creation that enables perf_sched_events and waits for an RCU grace period",
+        "the first perf event on a host with no other perf user: enabling perf_sched_events "
+        "waits for an RCU grace period (costs.md §2b)",
+        once=True,
     ),
     mechanism("perf_ops", "release", "perf_release", "perf_event_release_kernel"),
     mechanism(

@@ -36,6 +36,11 @@ class RunResult(BaseModel):
         None, description="largest |counted - retired| / retired over the counter rows, in %"
     )
     host_blind_s: float = Field(0.0, description="guest time host perf could not see the PMU")
+    operations: int | None = Field(
+        None,
+        description="guest operations of a workload that is a handful of them (toggle): its "
+        "overhead reads per operation, its guest time being only the gaps between them",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
 
     def write_json(self, path: str | Path) -> None:

@@ -31,6 +31,9 @@ class WorkloadOutput:
     rows: list[CounterRow] = field(default_factory=list)
     guest_ns: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # a handful of guest operations whose guest time is only the gaps between them:
+    # their overhead reads as time per operation, not as a share of that time
+    operations: int | None = None
 
 
 class Workload:

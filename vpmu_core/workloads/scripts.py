@@ -149,7 +149,7 @@ class Toggle(Workload):
             extra["phases"][mode] = rep
             drv.stop_gp(i, keys[0], usr=True, os=True)  # between phases, not priced
             vcpu.sync()
-        return WorkloadOutput(guest_ns=t, extra=extra)
+        return WorkloadOutput(guest_ns=t, extra=extra, operations=cfg.writes * len(cfg.modes))
 
 
 # ----------------------------------------------------------------- sampling

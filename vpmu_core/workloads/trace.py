@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError, GuestFault
+from ..units import event
 from .base import CounterRow, Workload, WorkloadOutput
 from .profiles import Profile, Truth, resolve
 
@@ -222,7 +223,7 @@ class Trace(Workload):
         for each in m.vcpus:
             each.sync()
         rows = [
-            CounterRow(cpu.index, pmc.name, str(pmc.key), pmc.value)
+            CounterRow(cpu.index, pmc.name, event(pmc.key, cpu.pmu.events), pmc.value)
             for cpu in m.vcpus
             for pmc in cpu.counters.values()
             if pmc.value

@@ -1,0 +1,61 @@
+"""What every ``vpmu`` command shares: the app, the consoles, the one-line error,
+the options every command that runs a config takes (``--set``, ``-v``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from loguru import logger
+from rich.console import Console
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    # help text is plain text: "[compare]" is a TOML table, not rich markup
+    rich_markup_mode=None,
+    help="vpmu: model x86 virtual PMUs and what each KVM virtualization design costs.",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _log(verbose: int) -> int:
+    if verbose:
+        logger.remove()
+        logger.add(sys.stderr, level="DEBUG" if verbose > 1 else "INFO")
+        logger.enable("vpmu_core")
+    return verbose
+
+
+Verbose = Annotated[
+    int,
+    typer.Option(
+        "--verbose", "-v", count=True, callback=_log, help="log what vpmu does (-vv: debug)"
+    ),
+]
+
+
+@app.callback()
+def _main(verbose: Verbose = 0) -> None:
+    """vpmu: model x86 virtual PMUs and what each KVM virtualization design costs."""
+
+
+def _fail(exc: BaseException) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+ConfigArg = Annotated[Path, typer.Argument(help="a TOML config, e.g. configs/intel-kvm.toml")]
+
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="change one config key for this run, dotted as in docs/config.md "
+        "(repeatable), e.g. --set machine.vcpus=4 --set workload.events=6*instructions",
+    ),
+]

@@ -1,0 +1,56 @@
+"""The lines a person reads under a run: what the overhead is, what caused it.
+
+Why apart from the tables: ``run``, ``compare`` and ``sweep`` (and later
+``reproduce``) say the same three things the same way -- the steady-state overhead
+as a share of guest time (or per operation, for a workload of a handful of them),
+the mechanism that dominates it, and each one-time cost with its cause on a line
+of its own, so a 21 ms first perf event does not read as a 4000% overhead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..mechanisms import split_price_key
+from ..units import duration, percent
+
+
+def steady(cost: Any, operations: int | None) -> str:
+    """``1.23 ms = 4.24% of 29.0 ms guest time`` or ``13.2 µs per operation (2 operations)``."""
+    if operations:
+        each = duration(cost.steady_ns / operations)
+        return f"{each} per operation ({operations:,} operation{'s' if operations > 1 else ''})"
+    share = percent(cost.steady_pct)
+    if cost.steady_pct is None:
+        return duration(cost.steady_ns)
+    return f"{duration(cost.steady_ns)} = {share} of {duration(cost.guest_ns)} guest time"
+
+
+def one_time(cost: Any) -> str:
+    """``21.0 ms`` or ``-``: the one-time costs a cell of a table shows."""
+    return duration(sum(cost.one_time.values())) if cost.one_time else "-"
+
+
+def meaning(plugins: Any, name: str) -> str:
+    """What one count of a priced mechanism stands for (its declaration's meaning)."""
+    if plugins is None:
+        return ""
+    try:
+        return str(plugins.prices.find(*split_price_key(name)).meaning)
+    except Exception:  # a mechanism the installed plugins no longer declare: no meaning
+        return ""
+
+
+def overhead_lines(cost: Any, operations: int | None, plugins: Any = None) -> list[str]:
+    """The overhead, its dominant mechanism, and each one-time cost with its cause."""
+    lines = [f"overhead (steady state): {steady(cost, operations)}"]
+    if cost.dominant is not None and cost.steady_ns > 0:
+        share = 100.0 * cost.by_mechanism[cost.dominant] / cost.steady_ns
+        lines.append(
+            f"  mostly {cost.dominant}: {share:.0f}% of it ({meaning(plugins, cost.dominant)})"
+        )
+    for name, ns in cost.one_time.items():
+        lines.append(f"one-time: {duration(ns)} {name}, {meaning(plugins, name)}")
+    if cost.one_time:
+        lines.append(f"  (not in the steady state above; total with it {duration(cost.total_ns)})")
+    return lines
