@@ -282,3 +282,20 @@ def test_sensitivity_library_skips_nothing_it_names(tmp_path: Path) -> None:
     (swing,) = legacy.swings
     assert (swing.at_low, swing.at_high) == (21_025_800.0, 30_025_800.0)
     assert register.swings[0].swing == 0.0
+
+
+def test_chart_numbers_keep_their_unit_and_published_digits() -> None:
+    from vpmu_core.tornado import _fmt, axis_label, chart_name
+
+    assert _fmt(10.45, 1.0, "%", 5) == "10.45%"  # as published, not 10.4%
+    assert _fmt(47.6135, 1.0, "%") == "47.6%"
+    assert _fmt(55_100.0, 1e6, "ms") == "55.1 µs"  # a time in its own unit, not 0.0551 ms
+    assert axis_label("score", "basic-sampling (6 events)", "%") == (
+        "overhead: the share of the score lost (%)"
+    )
+    assert axis_label("workload:x_ns", "one write", "µs") == "one write (µs)"
+    seeds = prepare(select(discover(CONFIGS), ["register"]))
+    fs = sensitivity(seeds, unknowns(names=["vm_exit"])).figures[1]
+    assert chart_name(fs) == (
+        "seed-register--one-guest-update-of-a-pmu-control-msr--register-oriented-v1-optimisation"
+    )

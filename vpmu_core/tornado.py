@@ -20,6 +20,7 @@ from .units import duration
 #: bars drawn at most; the rest are named in a note under the chart
 MAX_BARS = 12
 _TIME = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
+TIME_UNITS = {name for _, name in _TIME}
 
 
 def slug(text: str) -> str:
@@ -58,8 +59,10 @@ def axis_label(metric: str, figure: str, unit: str) -> str:
     return f"{AXIS.get(metric, figure)} ({unit})"
 
 
-def plot_tornado(fs: FigureSensitivity, directory: str | Path) -> list[Path]:
-    """``<dir>/<seed>--<figure>--<column>.png`` and ``.svg`` for one figure."""
+def plot_tornado(fs: FigureSensitivity, directory: str | Path, ran_with: str = "") -> list[Path]:
+    """``<dir>/<seed>--<figure>--<column>.png`` and ``.svg`` for one figure;
+    ``ran_with`` (the overrides the seed ran with) goes under the title, so a chart of
+    a shrunk run does not pass for the published setup."""
     plt = _pyplot()
     f = fs.figure
     base = f.model
@@ -67,7 +70,9 @@ def plot_tornado(fs: FigureSensitivity, directory: str | Path) -> list[Path]:
     still = [s.cost for s in fs.swings if s.swing == 0]
     rest = [s.cost for s in fs.swings if s.swing > 0][MAX_BARS:]
     ends = [v for s in moving for v in (s.at_low, s.at_high) if v is not None]
-    scale, unit = _scale(f.unit, ends + [v for v in (base, f.published) if v is not None])
+    # the axis unit follows the bars: a published figure far off them (85 ms beside
+    # 55 µs) is a note in its own unit, not a reason to print 0.0551 ms
+    scale, unit = _scale(f.unit, ends + ([base] if base is not None else []))
     rows = max(len(moving), 1)
     fig, ax = plt.subplots(figsize=(10.0, 2.6 + 0.45 * rows))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -124,7 +129,7 @@ def plot_tornado(fs: FigureSensitivity, directory: str | Path) -> list[Path]:
         side = "right" if p > hi else "left"
         where = "" if left <= p <= right else f", off the axis to the {side}"
         ax.annotate(
-            f"published: {_fmt(pub, scale, unit)}{where}",
+            f"published: {_fmt(pub, *_scale(f.unit, [pub]), 5)}{where}",
             xy=(0.0, 1.0),
             xycoords="axes fraction",
             xytext=(0, 4),
@@ -136,7 +141,8 @@ def plot_tornado(fs: FigureSensitivity, directory: str | Path) -> list[Path]:
     ax.set_ylim(-0.7, rows - 0.3)
     ax.set_xlabel(axis_label(f.metric, f.row, unit))
     ax.grid(True, axis="x", alpha=0.3)
-    ax.set_title(f"{f.seed}: {f.row}\n{f.column}", fontsize=11, pad=16)
+    heading = f"{f.seed}: {f.row}\n{f.column}"
+    ax.set_title(heading + (f"\nran with {ran_with}" if ran_with else ""), fontsize=11, pad=16)
     notes = []
     if not moving:
         notes.append("no unknown moves this figure")
@@ -164,12 +170,17 @@ def plot_tornado(fs: FigureSensitivity, directory: str | Path) -> list[Path]:
     return paths
 
 
-def _fmt(value: float | None, scale: float, unit: str) -> str:
-    """A figure on the chart's axis, with its unit: ``21.0 ms``, ``47.3%``."""
+def _fmt(value: float | None, scale: float, unit: str, digits: int = 3) -> str:
+    """A figure on the chart's axis, with its unit: ``21.0 ms``, ``47.3%``; a published
+    figure keeps the digits it was published with (``10.45%``)."""
     if value is None:
         return "n/a"
+    if unit in TIME_UNITS:  # a time reads best in its own unit, not the axis's
+        return duration(value)
     v = value / scale
-    text = f"{v:#.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    text = f"{v:#.{digits}g}" if abs(v) < 10**digits else f"{v:,.0f}"
+    if digits > 3:  # as published: no trailing zeros a source did not print
+        text = text.rstrip("0").rstrip(".") if "." in text else text
     return f"{text}%" if unit == "%" else f"{text} {unit}"
 
 

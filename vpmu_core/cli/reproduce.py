@@ -74,7 +74,8 @@ def reproduce(
             from ..tornado import plot_tornado
 
             for fs in result.figures:
-                fs.charts = [str(p) for p in plot_tornado(fs, plot_dir)]
+                ran_with = ", ".join(result.applied.get(fs.figure.seed, []))
+                fs.charts = [str(p) for p in plot_tornado(fs, plot_dir, ran_with)]
         else:
             with Progress(err, "reproduce") as bar:
                 tasks = {key: bar.add_task(" | ".join(k for k in key if k)) for key in runs(seeds)}
@@ -92,7 +93,9 @@ def reproduce(
         raise typer.Exit(130) from None
     for seed in seeds:
         if seed.applied:
-            out.print(f"{seed.name} ran with {', '.join(seed.applied)}", highlight=False)
+            out.print(
+                f"{seed.name} ran with {', '.join(seed.applied)}", highlight=False, soft_wrap=True
+            )
     if sensitivity:
         _print_sensitivity(result)
         out.print(f"tornado charts written to {plot_dir}/", highlight=False)
