@@ -76,12 +76,17 @@ def plot_tornado(fs: FigureSensitivity, directory: str | Path, ran_with: str = "
     rows = max(len(moving), 1)
     fig, ax = plt.subplots(figsize=(10.0, 2.6 + 0.45 * rows))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn: set[str] = set()  # legend entries made
     for i, s in enumerate(moving):
         y = rows - 1 - i  # the largest swing on top
-        for value, color, label in (
+        ends_of = [
             (s.at_low, colors[0], "the cost at the low end of its range"),
             (s.at_high, colors[1], "the cost at the high end of its range"),
-        ):
+        ]
+        # both ends may lie on one side of the baseline (a cheaper handler lets the
+        # guest keep more samples): the longer bar first, so the shorter stays seen
+        ends_of.sort(key=lambda e: -abs((e[0] or 0.0) - (base or 0.0)))
+        for value, color, label in ends_of:
             if value is not None and base is not None:
                 ax.barh(
                     y,
@@ -89,8 +94,9 @@ def plot_tornado(fs: FigureSensitivity, directory: str | Path, ran_with: str = "
                     left=base / scale,
                     height=0.6,
                     color=color,
-                    label=label if i == 0 else None,
+                    label=label if label not in drawn else None,
                 )
+                drawn.add(label)
         # the figure at either end, in words: a swing too small to see is still read
         ax.annotate(
             f"{_fmt(s.at_low, scale, unit)} → {_fmt(s.at_high, scale, unit)} "
