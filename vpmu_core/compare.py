@@ -224,13 +224,13 @@ def overhead(result: RunResult, metric: str) -> float | None:
 
 
 def dominant(result: RunResult) -> tuple[str, float] | None:
-    """The mechanism that costs the run most and its share of the priced ledger (%)."""
-    by = result.cost.by_mechanism
+    """The run's dominant mechanism (``Priced.dominant``: the costliest one of the steady
+    state, else the one-time one) and its share of the priced ledger, in %."""
+    name = result.cost.dominant
     total = result.cost.total_ns
-    if not by or total <= 0:
+    if name is None or total <= 0:
         return None
-    name = max(by, key=lambda k: by[k])
-    return name, 100.0 * by[name] / total
+    return name, 100.0 * result.cost.by_mechanism.get(name, 0.0) / total
 
 
 def relative_error(model: float | None, published: float | None) -> float | None:

@@ -63,13 +63,15 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str | Path) -> None:
+def _save(fig: Any, path: str | Path, close: bool = True) -> None:
+    """Write ``fig`` atomically; ``close=False`` keeps it for another format."""
     plt = _pyplot()
     fmt = Path(path).suffix.lower().lstrip(".")
     buf = io.BytesIO()
     meta = {"Date": None} if fmt == "svg" else {}
     fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 # isort: off
 from .common import app
-from . import run, compare, sweep, info
+from . import run, compare, sweep, reproduce, info
 
 # isort: on
 
-__all__ = ["app", "compare", "info", "main", "run", "sweep"]
+__all__ = ["app", "compare", "info", "main", "reproduce", "run", "sweep"]
 
 
 def main() -> None:

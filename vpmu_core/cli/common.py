@@ -22,12 +22,27 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _log(verbose: int) -> int:
+def _log(ctx: typer.Context, verbose: int) -> int:
+    """``-v``: a stderr sink for the command, removed when the command's context closes.
+
+    Why removed: a sink outlives the command otherwise, and the next command in the
+    same process (a test's CliRunner, a notebook) logs into the first one's stderr,
+    closed by then ("I/O operation on closed file").
+    """
     if verbose:
         logger.remove()
-        logger.add(sys.stderr, level="DEBUG" if verbose > 1 else "INFO")
+        sink = logger.add(sys.stderr, level="DEBUG" if verbose > 1 else "INFO")
         logger.enable("vpmu_core")
+        ctx.call_on_close(lambda: _unlog(sink))
     return verbose
+
+
+def _unlog(sink: int) -> None:
+    try:
+        logger.remove(sink)
+    except ValueError:  # a later -v of the same command line removed it already
+        return
+    logger.disable("vpmu_core")
 
 
 Verbose = Annotated[
