@@ -29,7 +29,9 @@ from .overrides import apply, configured, parse_set
 from .plugins import PluginManager, default_manager
 
 FORMAT = "vpmu-reproduce/1"
-CONFIGS = Path("configs")
+#: the shipped configs: ``configs/`` of the source tree vpmu runs from (an editable
+#: install, as the README's), so ``vpmu reproduce`` works from any directory
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 #: progress of one table run: (seed, row, column, share done)
 Progress = Callable[[str, str, str, float], None]

@@ -46,8 +46,9 @@ def reproduce(
         Path, typer.Option("--plot-dir", help="with --sensitivity: where the charts go")
     ] = Path("out/sensitivity"),
     configs: Annotated[
-        Path, typer.Option("--configs", help="the directory of configs to look in")
-    ] = Path("configs"),
+        Path | None,
+        typer.Option("--configs", help="the directory of configs to look in [default: vpmu's own]"),
+    ] = None,
     verbose: Verbose = 0,
 ) -> None:
     """Run every config with published figures (its [compare] table) and print one
@@ -59,7 +60,7 @@ def reproduce(
     --set seed-mediated-table:machine.vcpus=4. Ctrl-C stops it and writes nothing.
     """
     from ..io import atomic_write_text
-    from ..reproduce import discover, prepare, reproduce, runs, select
+    from ..reproduce import CONFIGS, discover, prepare, reproduce, runs, select
 
     try:
         if json_out is not None:
@@ -70,7 +71,7 @@ def reproduce(
             raise ConfigError("--cost", costs[0], "only with --sensitivity")
         if sensitivity:
             _check_plot_dir(plot_dir)
-        seeds = prepare(select(discover(configs), only or ()), sets or ())
+        seeds = prepare(select(discover(configs or CONFIGS), only or ()), sets or ())
         if sensitivity:
             result: Any = _sensitivity(seeds, sets or (), costs or ())
             from ..tornado import plot_tornado
