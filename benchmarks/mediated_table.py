@@ -3,10 +3,11 @@
 56 vCPUs on 56 pCPUs, the guest running ``perf record -F 1000 -a`` with 6 (or 10)
 instructions events for 10 s of guest time. Prints the real-time factor: guest
 seconds simulated per wall-clock second and per CPU second (the target is >= 1.0
-on a 2-core machine), the vCPU-seconds per second, and the overhead the run
-priced. CPU time is this process's and its worker processes' (``resource``
-RUSAGE_SELF + RUSAGE_CHILDREN, user + system): on a shared machine it is the
-figure to judge by, wall time measures the neighbours too.
+on a 2-core machine), the vCPU-seconds per second, whether the symmetry shortcut
+folded the vCPUs into classes, and the overhead the run priced. CPU time is this
+process's and its worker processes' (``resource`` RUSAGE_SELF + RUSAGE_CHILDREN,
+user + system): on a shared machine it is the figure to judge by, wall time
+measures the neighbours too.
 
     python benchmarks/mediated_table.py [--strategy mediated] [--events 6]
         [--seconds 10] [--workers 2] [--profile]
@@ -53,6 +54,18 @@ def cpu_seconds() -> float:
     return total
 
 
+def shortcut(data: dict[str, Any]) -> str:
+    """The symmetry classes the run folds its vCPUs into, as perf.py decides them at
+    the start (a unit whose events all went away would still fall back mid-run)."""
+    from vpmu_core.workloads.symmetry import symmetric_classes
+
+    m = vpmu.Machine.from_dict(data)
+    classes = symmetric_classes(m, list(range(len(m.vcpus))))
+    if classes is None or len(classes) == len(m.vcpus):
+        return "not taken (every vCPU simulated)"
+    return f"taken, {len(m.vcpus)} vCPUs in {len(classes)} class(es)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--strategy", default="mediated", help="as a --strategies item")
@@ -87,6 +100,7 @@ def main() -> None:
         f"vCPU-seconds per wall second: {vcpus * args.seconds / wall:.2f}; "
         f"per CPU second: {vcpus * args.seconds / cpu:.2f}"
     )
+    print(f"symmetry shortcut: {shortcut(data)}")
     print(
         f"priced overhead: {overhead(result, 'score'):.2f}% of the score; "
         f"samples {result.extra['samples_taken']:,} of {result.extra['samples_expected']:,}; "

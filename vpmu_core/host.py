@@ -181,9 +181,7 @@ class Host(VcpuThreads):
         """
         fixed = ev.constraint.startswith("fixed")
         self.ledger.perf_ops["release_fixed" if fixed else "release"] += 1
-        self.hw_refcount -= 1
-        if self.hw_refcount == 0:  # x86_release_hardware: release_ds_buffers
-            self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
+        self.put_hardware()
         ctx = self._context_of(ev)
         if ev in ctx:
             ctx.remove(ev)
@@ -194,6 +192,16 @@ class Host(VcpuThreads):
         else:
             self.sched_count -= 1
         self.schedule(self.pcpus[ev.home])
+
+    def put_hardware(self) -> None:
+        """One hardware event fewer host-wide; the last runs x86_release_hardware.
+
+        Also how a machine whose vCPUs ran as units (workloads/parallel.py) drops the
+        hold standing for their events, at its teardown.
+        """
+        self.hw_refcount -= 1
+        if self.hw_refcount == 0:  # x86_release_hardware: release_ds_buffers
+            self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
 
     def pause(self, events: list[HostEvent]) -> None:
         """perf_event_pause: disable (state OFF) and give the counter back.

@@ -79,6 +79,9 @@ class Machine:
         # vCPUs whose run, teardown and finish another machine simulated and this
         # ledger received as a delta (a shard, a symmetry class): settled already.
         self.settled: set[int] = set()
+        # A hold on the host's hardware refcount standing for the events of vCPUs that
+        # ran as units and gave all of them back at their teardown: dropped at ours.
+        self.units_hold = False
         logger.debug(
             "machine {} built: {} vCPUs, backend {}, strategy {}",
             self.name,
@@ -170,6 +173,9 @@ class Machine:
             v.sync()
         with self._unsettled():
             self.strategy.teardown()
+        if self.units_hold:
+            self.units_hold = False
+            self.host.put_hardware()
 
     def finish(self) -> None:
         """Settle the strategy's lazily kept counts (before the ledger is priced)."""

@@ -58,6 +58,11 @@ class Strategy:
     # It backs guest counters with host perf events: the first one created on a host with
     # none flips perf_sched_events once, host-wide, so shards must not each pay for it.
     creates_host_events: ClassVar[bool] = False
+    # Symmetry classes (workloads/symmetry.py). True promises: what this strategy does for
+    # a vCPU is a function of config and state, never of the vCPU's index, so vCPUs in the
+    # same state stay in the same state. A strategy that draws per vCPU (an RNG seeded by
+    # machine seed and vCPU index) sets False and every vCPU is simulated.
+    symmetric: ClassVar[bool] = True
 
     def __init__(self, config: Any, machine: MachinePort) -> None:
         self.config = config

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .apic import LVTPC_RESET, Lvtpc
-from .counters import EventKey, Pmc
+from .counters import Pmc
 from .errors import GuestFault
-from .events import UnknownEvent, catalog_of
+from .matching import counting_now, event_keys
 from .msr import MASK64, MsrHandler
 from .pmis import Pmi, PmiLog
 from .port import CounterAllocator, Event, MachinePort, PmiPath, PmuState
@@ -305,23 +305,6 @@ class Vcpu:
             lst = self._qmatch.get((event, cpl)) or self._matching(event, cpl)
         return lst
 
-    def _keys(self, event: Event) -> tuple[EventKey, ...]:
-        if isinstance(event, tuple):
-            return (event,)
-        keys = self.pmu.events.get(event)
-        if keys is not None:
-            return keys
-        try:  # perf's other spellings: an alias, rNNNN, cpu/event=..,umask=../
-            spec = catalog_of(self.pmu.events, self.pmu.caps).parse(event)
-        except UnknownEvent as exc:
-            raise ValueError(f"retire: {event!r}: {exc}") from None
-        if spec.qual:
-            raise ValueError(
-                f"retire: {event!r} has qualifier bits {spec.qual:#x}: they say how a counter "
-                "counts, not what happened; retire the event itself"
-            )
-        return self.pmu.events.get(spec.name, (spec.key,))
-
     def _matching(self, event: Event, cpl: int) -> list[Pmc]:
         if not 0 <= cpl <= 3:
             raise ValueError(f"retire: cpl = {cpl!r}: must be 0-3")
@@ -329,18 +312,8 @@ class Vcpu:
         # vCPU's thread off its pCPU (that clears the cached lists): executing guest
         # code puts the thread back on its pCPU first, so its task events count.
         self.machine.host.run(self)
-        keys = self._keys(event)
-        user = cpl > 0
-        lst = [
-            pmc
-            for pmc in [*self.counters.values(), *self.views]
-            if pmc.local_en
-            and pmc.global_en
-            and pmc.allowed
-            and pmc.running
-            and pmc.key in keys
-            and (pmc.usr if user else pmc.os)
-        ]
+        keys = event_keys(self.pmu, event)
+        lst = counting_now([*self.counters.values(), *self.views], keys, cpl > 0)
         table = self._match
         for pmc in lst:
             if pmc.qual is not None:

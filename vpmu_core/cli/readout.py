@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..mechanisms import split_price_key
 from ..units import duration, percent
 
 
@@ -35,6 +34,8 @@ def meaning(plugins: Any, name: str) -> str:
     """What one count of a priced mechanism stands for (its declaration's meaning)."""
     if plugins is None:
         return ""
+    from ..mechanisms import split_price_key  # pydantic: only once a run has a result
+
     try:
         return str(plugins.prices.find(*split_price_key(name)).meaning)
     except Exception:  # a mechanism the installed plugins no longer declare: no meaning

@@ -64,3 +64,8 @@ class Session:
     # start [guest] enable_gap_us apart; a task-attached run is enabled at exec, at once.
     # perf stat counts the same whatever the phase, so it starts together either way.
     staggered: bool = False
+    # A guest mechanism that differs per vCPU (drawn from an RNG seeded by machine seed
+    # and vCPU index) sets this: vCPUs are then never folded into symmetry classes
+    # (workloads/symmetry.py), since identical starts no longer give identical runs.
+    # None does today: every mechanism is a function of config and state.
+    per_vcpu_variation: bool = False

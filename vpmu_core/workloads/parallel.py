@@ -18,7 +18,11 @@ pays; the parent counts the one payment if any unit created an event. That is
 exact only if no unit's own events ever all went away mid-run (the key could
 then have gone off in the full run, and a later creation paid again): a unit
 watches for it, and if it happened the parent throws the units away and
-simulates every vCPU in full, serially -- the automatic fallback.
+simulates every vCPU in full, serially -- the automatic fallback. The host-wide
+``pmc_refcount`` crosses zero at the same two points (the first creation reserves
+every CPU's DS buffers, the last release frees them): the stand-in holds it too, the
+parent counts the reservation once, and frees the buffers at its own teardown when
+every unit gave all of its events back at its teardown, as the full run's did.
 
 A *unit* is a set of vCPUs simulated together in a machine built from the same
 config; it returns their results and its ledger delta, which counts ``times``
@@ -50,9 +54,14 @@ if TYPE_CHECKING:
     SimulateFn = Callable[[Machine, list[int], ProgressFn | None], list[VcpuResult]]
 
 Unit = tuple[list[int], int]  # the vCPUs simulated together, how often their delta counts
-# results, ledger delta, whether the key stood in, the last PMIs of each vCPU simulated
+# results, ledger delta, whether the key stood in, the unit's own hardware events left
+# after its teardown, the last PMIs of each vCPU simulated
 UnitOut = tuple[
-    list[dict[str, Any]], dict[str, dict[str, int]], bool, dict[int, list[tuple[Any, ...]]]
+    list[dict[str, Any]],
+    dict[str, dict[str, int]],
+    bool,
+    int,
+    dict[int, list[tuple[Any, ...]]],
 ]
 
 _CONFIG: Any = None
@@ -111,6 +120,7 @@ def run_unit(
     stand_in = not key_held(m)
     if stand_in:
         host.sched_count += 1  # the other vCPUs' events hold the key
+        host.hw_refcount += 1  # and the DS buffers (pmc_refcount)
         floor = host.sched_count
         release = host.release
 
@@ -126,10 +136,11 @@ def run_unit(
     if stand_in:
         del host.release  # teardown releases everything, as in the full run
     m.teardown()
+    left = host.hw_refcount - int(stand_in)
     m.finish()
     delta = ledger_delta(m.ledger.as_dict(), before)
     recent = {i: [astuple(p) for p in m.vcpus[i].pmis] for i in vcpus}
-    return [r.model_dump() for r in results], delta, stand_in, recent
+    return [r.model_dump() for r in results], delta, stand_in, left, recent
 
 
 def _init(config: Any, q: Any, simulate: SimulateFn) -> None:
@@ -219,8 +230,10 @@ def run_units(
     ledger = machine.ledger
     results: list[VcpuResult] = []
     created = False
-    for (_, times), (rows, delta, stand_in, recent) in zip(units, out, strict=True):
+    released = True
+    for (_, times), (rows, delta, stand_in, left, recent) in zip(units, out, strict=True):
         created |= stand_in and delta.get("perf_ops", {}).get("create", 0) > 0
+        released &= left == 0
         for c in CATEGORIES:
             target = getattr(ledger, c)
             for k, n in delta.get(c, {}).items():
@@ -234,6 +247,12 @@ def run_units(
                 vcpu.pmis_dropped = row["pmis_dropped"]
     if created:  # the first vCPU to start paid for the key, once (module docstring)
         ledger.perf_ops["create_sched_rcu"] += 1
+        # ... and reserved the DS buffers; whoever gives back the last event host-wide
+        # frees them, which the units (holding for each other) did not: ours does, at
+        # teardown, if every unit gave all of its events back at its own.
+        machine.host.hw_refcount += 1
+        ledger.events["ds_buffers_cpu"] += len(machine.host.pcpus)
+        machine.units_hold = released
     results.sort(key=lambda r: r.vcpu)
     profiled = {r.vcpu for r in results}
     _host_rest(machine, profiled, end_ns)

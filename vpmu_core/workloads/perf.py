@@ -143,8 +143,7 @@ class PerfWorkload(Workload):
         m = self.machine
         vcpus = self.targets()
         session = session_of(cfg)
-        variation = bool(getattr(session, "per_vcpu_variation", False))
-        classes = symmetric_classes(m, vcpus, variation) if cfg.symmetry else None
+        classes = symmetric_classes(m, vcpus, session.per_vcpu_variation) if cfg.symmetry else None
         if classes is not None and len(classes) == len(vcpus):
             classes = None  # nothing to fold: shard or run serially as without it
         if classes is None and cfg.workers > 1 and len(vcpus) > 1 and can_shard(m, vcpus):

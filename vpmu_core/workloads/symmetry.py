@@ -24,11 +24,15 @@ is not taken at all and the run is simulated in full.
 
 The fingerprint compares: the vCPU's snapshot (every guest-visible register and
 every component's saved state), its CPUID leaves, its allocator and PMI path
-types, and its pCPU's host events (config, constraint, pinning, owner, whether
-running and on which counter, grouping, which guest counter they back), masked
-counters, rotation and hardware registers. tests/test_symmetry.py runs the
-shortcut against the full simulation over strategies x event counts x backends
-x host contention and requires the whole result to be equal.
+types, its pCPU's host events and its thread's task events (config, constraint,
+pinning, owner, whether running and on which counter, grouping, which guest
+counter they back), whether its thread runs and how long it waited, and its
+pCPU's masked counters, rotation and hardware registers. A pCPU with another
+vCPU's thread queued on it or another vCPU's event makes the vCPU ``coupled``
+(a class of its own), even where :func:`.parallel.can_shard` already said no.
+tests/test_symmetry.py runs the shortcut against the full simulation over
+strategies x event counts x backends x host contention and requires the whole
+result to be equal.
 """
 
 from __future__ import annotations
@@ -42,35 +46,44 @@ if TYPE_CHECKING:
     from ..machine import Machine
 
 
+def _events(events: list[Any], groups: dict[int, int]) -> list[Any]:
+    return [
+        [
+            e.config,
+            e.paused,
+            e.pinned,
+            e.constraint,
+            e.owner,
+            e.running,
+            e.counter,
+            groups.setdefault(e.group, len(groups)),
+            None if e.pmc is None else e.pmc.idx,
+        ]
+        for e in events
+    ]
+
+
 def fingerprint(machine: Machine, index: int) -> str:
-    """Everything about vCPU ``index`` and its pCPU that its run depends on, as text."""
+    """Everything about vCPU ``index``, its thread and its pCPU that its run depends on,
+    as text; ``coupled:<index>`` when another vCPU shares that pCPU."""
     v = machine.vcpus[index]
     host = machine.host
     cpu = host.pcpus[host.pcpu_of(v)]
+    if any(e.vcpu is not None and e.vcpu is not v for e in cpu.events) or any(
+        t is not v for t in cpu.threads
+    ):
+        # another vCPU's event on this pCPU, or another thread time-sharing it
+        return f"coupled:{index}"
     groups: dict[int, int] = {}
-    events: list[Any] = []
-    for e in cpu.events:
-        if e.vcpu is not None and e.vcpu is not v:
-            return f"coupled:{index}"  # another vCPU's event on this pCPU
-        events.append(
-            [
-                e.config,
-                e.paused,
-                e.pinned,
-                e.constraint,
-                e.owner,
-                e.running,
-                e.counter,
-                groups.setdefault(e.group, len(groups)),
-                None if e.pmc is None else e.pmc.idx,
-            ]
-        )
     state = [
         v.snapshot().model_dump(mode="json"),
         sorted(v.cpuid_leaves.items()),
         type(v.allocator).__qualname__,
         type(v.pmi_path).__qualname__,
-        events,
+        _events(cpu.events, groups),
+        # the thread's task context (guest-backing events) and whether it runs now
+        _events(host.tasks.get(index, []), groups),
+        [host.on_cpu(v), host.off_cpu_ns(v)],
         [cpu.masked_gp, cpu.masked_fixed, cpu.rotation, sorted(cpu.hw.items())],
     ]
     return json.dumps(state, sort_keys=True, default=repr)
@@ -81,7 +94,7 @@ def symmetric_classes(
 ) -> list[list[int]] | None:
     """``vcpus`` split into classes of identical vCPUs (each in vCPU order), or None
     when the shortcut may not be taken (something couples them or varies per vCPU)."""
-    if per_vcpu_variation or not getattr(machine.strategy, "symmetric", True):
+    if per_vcpu_variation or not machine.strategy.symmetric:
         return None
     if len(vcpus) < 2 or not can_shard(machine, vcpus):
         return None

@@ -6,10 +6,11 @@ from typing import Any, ClassVar
 
 from vpmu_core.allinone import AllInOneRoom
 from vpmu_core.backend import Backend, Caps
+from vpmu_core.counters import EventKey
 from vpmu_core.port import VcpuPort
 
 from . import allinone
-from .caps import caps_of
+from .caps import caps_of, event_table
 from .config import IntelConfig
 from .cpuid import Leaves, intel_leaves
 from .pmu import IntelPmu
@@ -25,7 +26,13 @@ class IntelBackend(Backend):
 
     @classmethod
     def event_names(cls) -> list[str]:
-        return sorted(IntelPmu.events)
+        return sorted(event_table())
+
+    @classmethod
+    def event_table(cls, config: Any) -> dict[str, tuple[EventKey, ...]]:
+        # From the table itself, not IntelPmu.events: compiled (mypyc), a class's
+        # attribute default is an instance-slot descriptor on the class, not the dict.
+        return event_table()
 
     @classmethod
     def allinone_room(cls, config: Any) -> AllInOneRoom:

@@ -36,6 +36,7 @@ from vpmu_core.qualifiers import qualifier_of
 from . import msrs as M
 from .caps import caps_of, event_table
 from .config import IntelConfig
+from .counter_writes import full_width_writer, legacy_counter_writer
 from .topdown import EN_PERF_METRICS, L1_EVENTS, L2_EVENTS, SLOTS_KEY, SlotsPmc, TopdownMetrics
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ class IntelPmu(VendorPmu):
                     f"IA32_PMC{i}",
                     COUNTER,
                     pmc.read,
-                    self._legacy_counter_writer(pmc),
+                    legacy_counter_writer(pmc),
                     host_write=pmc.write,
                     counter=pmc.idx,
                     owner=own,
@@ -279,7 +280,7 @@ class IntelPmu(VendorPmu):
                         f"IA32_A_PMC{i}",
                         COUNTER,
                         pmc.read,
-                        self._full_width_writer(pmc),
+                        full_width_writer(pmc),
                         counter=pmc.idx,
                         owner=own,
                     )
@@ -395,25 +396,6 @@ class IntelPmu(VendorPmu):
         return rows
 
     # ------------------------------------------------------------- writers
-    def _legacy_counter_writer(self, pmc: Pmc) -> Callable[[int], None]:
-        mask = pmc.mask
-
-        def write(value: int) -> None:
-            # §5: bits 63:32 ignored, bit 31 replicated upward, then masked to the width
-            pmc.value = (((value & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000) & mask
-
-        return write
-
-    def _full_width_writer(self, pmc: Pmc) -> Callable[[int], None]:
-        mask = pmc.mask
-
-        def write(value: int) -> None:
-            if value & ~mask:
-                raise GuestFault(13, f"{value:#x} exceeds the {pmc.width}-bit counter {pmc.name}")
-            pmc.value = value
-
-        return write
-
     def _eventsel_writer(self, pmc: Pmc, request: Callable[[Pmc], None]) -> Callable[[int], None]:
         rsvd = self.eventsel_rsvd
         if self.cfg.tsx and pmc.idx == 2:
