@@ -208,9 +208,10 @@ def test_guest_events_starved_in_their_task_context_are_contention() -> None:
     # The starved event lives in the running thread's task context, not the pCPU's.
     t = _target("configs/host-contention.toml")
     ops: list[fuzz.Op] = [
-        (WRMSR, 0, 0x188, 0x400300, 0),
-        (WRMSR, 0, 0x189, 0x4200F7, 0),
-        (WRMSR, 0, 0x187, 0x400064, 0),
+        *(
+            (WRMSR, 0, sel, value, 0)
+            for sel, value in ((0x188, 0x400300), (0x189, 0x4200F7), (0x187, 0x400064))
+        ),
         (WRMSR, 0, 0x186, 0x4B00C0, 0),
         (FORK, 0, 0, 0, 0),
         (RETIRE, 0, t.events.index("instructions"), 5, 1),
