@@ -56,10 +56,13 @@ class Failure:
 #: How a divergence is told apart by the host's state at the fork and at the comparison.
 #: ``paused-holds-counter``: a paused guest event kept its host counter while an active
 #: one on that pCPU had none -- Linux's perf_event_pause() frees it (issue 11 item 6).
-#: ``contention``: an active guest event had no host counter, every paused one having
-#: freed its own: pinned events beyond the host's counters, where perf schedules
-#: whichever was created first, and a restore creates them in index order -- Linux
-#: diverges there too, so it is reported, not counted as a violation.
+#: ``contention``: the original and the fork starve different active guest events
+#: (no host counter): pinned events beyond the host's counters, where perf schedules
+#: whichever was created first, and a restore creates them in index order (KVM
+#: reprograms a restored PMU with for_each_set_bit over reprogram_pmi) -- Linux
+#: diverges there too, so it is reported, not counted as a violation. Guest events
+#: are task events of their vCPU thread: a pCPU's are its cpu context's and its
+#: running thread's.
 HOST_STATES = ("paused-holds-counter", "contention")
 
 
@@ -80,7 +83,7 @@ class Run:
         self.answers_a: list[int] = []
         self.answers_b: list[int] = []
         self.pmis_at_fork: list[tuple[int, int]] = []
-        self.seen: set[str | None] = set()
+        self.seen: set[str] = set()
         self.watch = False  # sample the host's state after every forked operation
 
     def execute(self, ops: Sequence[Op], stop: Callable[[], bool] | None = None) -> Outcome:
@@ -93,7 +96,7 @@ class Run:
                 if failure is None and self.b is not None:
                     failure = self._step(self.b, op, i, self.answers_b, None)
                     if self.watch and self.b is not None:
-                        self.seen |= {_host_state(self.a), _host_state(self.b)}
+                        self.seen |= _host_state(self.a, self.b)
             out.ops += 1
             if failure is not None:
                 out.failure = self._classified(failure, ops)
@@ -184,7 +187,7 @@ class Run:
         except Exception as exc:
             return Failure("exception", f"{type(exc).__name__}: {exc} ({_where(exc)})", i)
         self.b = b
-        self.seen = {_host_state(self.a), _host_state(b)}
+        self.seen = _host_state(self.a, b)
         self.answers_a, self.answers_b = [], []
         self.pmis_at_fork = [(len(v.pmis), v.pmis_dropped) for v in self.a.vcpus]
         return None
@@ -197,7 +200,7 @@ class Run:
         found = self._differ(b, i)
         if found is None:
             return None
-        states = {*self.seen, _host_state(self.a), _host_state(b)}
+        states = self.seen | _host_state(self.a, b)
         for state in HOST_STATES:
             if state in states:
                 return Failure(f"divergence:{state}", found.detail, i)
@@ -257,16 +260,40 @@ def _same_clock(b: Any, a: Any) -> None:
         cb.rotation = ca.rotation
 
 
-def _host_state(m: Machine) -> str | None:
-    """Whether some pCPU starves an active guest event, and why (:data:`HOST_STATES`)."""
-    found = None
-    for cpu in m.host.pcpus:
-        guest = [e for e in cpu.events if e.owner == GUEST]
-        if any(not e.paused and not e.running for e in guest):
-            if any(e.paused and e.running for e in guest):
-                return HOST_STATES[0]
-            found = HOST_STATES[1]
-    return found
+def _host_state(a: Machine, b: Machine) -> set[str]:
+    """Which of :data:`HOST_STATES` the host of the original and of the fork are in now.
+
+    ``contention`` only when the two starve different guest events: perf gave the
+    counters to other events in each, which is what makes their counts differ.
+    """
+    states: set[str] = set()
+    starved = []
+    for m in (a, b):
+        state, who = _starved(m)
+        if state is not None:
+            states.add(state)
+        starved.append(who)
+    if starved[0] != starved[1]:
+        states.add(HOST_STATES[1])
+    return states
+
+
+def _starved(m: Machine) -> tuple[str | None, frozenset[tuple[int, str]]]:
+    """Whether a paused guest event holds a counter while an active one on its pCPU has
+    none, and which active guest events have no counter (vCPU index, PMC name)."""
+    state = None
+    who: set[tuple[int, str]] = set()
+    host = m.host
+    for cpu in host.pcpus:
+        # Guest-backing events are task events of their vCPU thread: on a pCPU compete
+        # its cpu context's and the running thread's task context's (Host._candidates).
+        task = host.tasks.get(cpu.current.index, []) if cpu.current is not None else []
+        guest = [e for e in (*cpu.events, *task) if e.owner == GUEST]
+        hungry = [e for e in guest if not e.paused and not e.running]
+        if hungry and any(e.paused and e.running for e in guest):
+            state = HOST_STATES[0]
+        who |= {(e.vcpu.index if e.vcpu else -1, getattr(e.pmc, "name", "?")) for e in hungry}
+    return state, frozenset(who)
 
 
 def _ans(a: int) -> str:
