@@ -21,7 +21,7 @@ import sysconfig
 from setuptools import setup
 
 # The hot path: the vCPU and its counters, the vendor register semantics, the
-# guest drivers, the guest perf core and its loop. No pydantic model lives in
+# guest drivers and the guest perf core (not its loop). No pydantic model lives in
 # these modules (mypyc compiles plain classes; config models stay interpreted).
 COMPILED = [
     "vpmu_core/apic.py",
