@@ -18,7 +18,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .io import atomic_write_text
 
-__all__ = ["atomic_write_text", "check_output", "write_output"]
+__all__ = ["check_output", "write_output"]
 
 
 def check_output(

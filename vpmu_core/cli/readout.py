@@ -25,11 +25,6 @@ def steady(cost: Any, operations: int | None) -> str:
     return f"{duration(cost.steady_ns)} = {share} of {duration(cost.guest_ns)} guest time"
 
 
-def one_time(cost: Any) -> str:
-    """``21.0 ms`` or ``-``: the one-time costs a cell of a table shows."""
-    return duration(sum(cost.one_time.values())) if cost.one_time else "-"
-
-
 def meaning(plugins: Any, name: str) -> str:
     """What one count of a priced mechanism stands for (its declaration's meaning)."""
     if plugins is None:

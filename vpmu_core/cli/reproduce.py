@@ -59,7 +59,7 @@ def reproduce(
     the workload kind has it); --set SEED:KEY=VALUE to that config only, e.g.
     --set seed-mediated-table:machine.vcpus=4. Ctrl-C stops it and writes nothing.
     """
-    from ..io import atomic_write_text
+    from ..output import write_output
     from ..reproduce import CONFIGS, discover, prepare, reproduce, runs, select
 
     try:
@@ -88,7 +88,7 @@ def reproduce(
 
                 result = reproduce(seeds, sets or (), progress=tell)
         if json_out is not None:
-            atomic_write_text(json_out, json.dumps(result.model_dump(), indent=2) + "\n")
+            write_output(json_out, json.dumps(result.model_dump(), indent=2) + "\n", "--json")
     except (VpmuError, ValueError) as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -144,7 +144,7 @@ def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> No
         table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    need = sum(max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(heads)) + 1
+    need = sum(max([len(h), *(len(r[i]) for r in rows)]) + 3 for i, h in enumerate(heads)) + 1
     Console(width=max(out.width, need), file=out.file).print(table)
 
 

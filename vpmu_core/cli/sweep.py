@@ -79,7 +79,7 @@ def sweep(
     """
     from .. import launchers
     from .. import sweep as sw
-    from ..io import atomic_write_text
+    from ..output import write_output
     from ..overrides import parse_strategies
 
     try:
@@ -98,7 +98,7 @@ def sweep(
         def save(row: dict[str, Any]) -> None:
             if resume is not None:
                 saved.append(row)
-                atomic_write_text(resume, sw.to_json(grid, saved))
+                write_output(resume, sw.to_json(grid, saved), "--resume")
 
         todo = len(grid.tasks) - len(done)
         with Progress(err, "sweep") as bar:
@@ -112,9 +112,9 @@ def sweep(
 
             rows = sw.run(grid, runner, done, tell)
         if json_out is not None:
-            atomic_write_text(json_out, sw.to_json(grid, rows))
+            write_output(json_out, sw.to_json(grid, rows), "--json")
         if csv_out is not None:
-            atomic_write_text(csv_out, sw.to_csv(grid, rows))
+            write_output(csv_out, sw.to_csv(grid, rows), "--csv")
         if plot is not None:
             from ..plots import plot_sweep, title
 

@@ -87,6 +87,9 @@ class GuestPerf:
         self.events_names = sorted({e.name for e in self.events})
         guest = vcpu.machine.config.guest
         self.kernel: tuple[int, int] = guest.version
+        # 6.2 (bd2756811766) dropped the outer perf_pmu_disable around the tick's loop
+        # and 6.10 (0259bf63f71e) restored it: in between every event toggled the PMU.
+        self.tick_toggles_per_event = (6, 2) <= self.kernel < (6, 10)
         # perf enables its fds one ioctl at a time: event k starts k gaps after the first
         gap = guest.enable_gap_us if session.staggered else 0.0
         self.enable_gap = round(gap * 1000 * self.ghz)
@@ -238,9 +241,7 @@ class GuestPerf:
         if not freq and not unthr:
             return
         drv = self.drv
-        # 6.2 (bd2756811766) dropped the outer perf_pmu_disable around the loop and
-        # 6.10 (0259bf63f71e) restored it: in between every event toggled the PMU.
-        per_event = (6, 2) <= self.kernel < (6, 10)
+        per_event = self.tick_toggles_per_event
         if not per_event:
             drv.disable_all()
         for ev in sorted(self.by_idx.values(), key=lambda e: e.n):
