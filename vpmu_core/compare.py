@@ -223,16 +223,6 @@ def overhead(result: RunResult, metric: str) -> float | None:
     return 100.0 * o / (t + o) if metric == "score" else 100.0 * o / t
 
 
-def dominant(result: RunResult) -> tuple[str, float] | None:
-    """The run's dominant mechanism (``Priced.dominant``: the costliest one of the steady
-    state, else the one-time one) and its share of the priced ledger, in %."""
-    name = result.cost.dominant
-    total = result.cost.total_ns
-    if name is None or total <= 0:
-        return None
-    return name, 100.0 * result.cost.by_mechanism.get(name, 0.0) / total
-
-
 def relative_error(model: float | None, published: float | None) -> float | None:
     """(model - published) / published, in %; None without both (or a zero published)."""
     if model is None or published is None or published != published or published == 0:
@@ -294,7 +284,7 @@ def compare_table(
             pub = row.published[i] if row is not None and row.published else None
             if pub is not None and pub != pub:  # nan: the source did not measure it
                 pub = None
-            top = None if isinstance(result, NotApplicable) else dominant(result)
+            cost = None if isinstance(result, NotApplicable) else result.cost
             cells.append(
                 Cell(
                     row=row_label,
@@ -307,8 +297,8 @@ def compare_table(
                     model=model,
                     published=pub,
                     rel_error_pct=relative_error(model, pub),
-                    dominant=top[0] if top else None,
-                    dominant_pct=top[1] if top else None,
+                    dominant=cost.dominant if cost else None,
+                    dominant_pct=cost.dominant_pct if cost else None,
                 )
             )
             runs[f"{row_label} | {labels[i]}"] = summary(result)

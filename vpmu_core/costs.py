@@ -301,6 +301,11 @@ class Priced(BaseModel):
     dominant: str | None = Field(
         None, description="the steady-state mechanism costing most (the one-time one if none)"
     )
+    dominant_pct: float | None = Field(
+        None,
+        description="the dominant mechanism's share of the steady state (or of the "
+        "one-time costs when it is one), %",
+    )
     plugin_costs: dict[str, str] = Field(
         default_factory=dict,
         description="mechanism -> the plugin-declared cost pricing it and its source "
@@ -356,7 +361,9 @@ def price(ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: f
     overhead = 100.0 * total / guest_ns if guest_ns > 0 else None
     steady = {k: v for k, v in by.items() if k not in once}
     steady_ns = sum(steady.values())
-    ranked = sorted((steady or once).items(), key=lambda kv: (-kv[1], kv[0]))
+    pool = steady or once
+    ranked = sorted(pool.items(), key=lambda kv: (-kv[1], kv[0]))
+    top = ranked[0] if ranked and ranked[0][1] > 0 else None
     return Priced(
         total_ns=total,
         by_mechanism=dict(sorted(by.items())),
@@ -366,6 +373,7 @@ def price(ledger: Mapping[str, Mapping[str, int]], table: CostTable, guest_ns: f
         one_time=dict(sorted(once.items())),
         steady_ns=steady_ns,
         steady_pct=100.0 * steady_ns / guest_ns if guest_ns > 0 else None,
-        dominant=ranked[0][0] if ranked and ranked[0][1] > 0 else None,
+        dominant=top[0] if top else None,
+        dominant_pct=100.0 * top[1] / sum(pool.values()) if top else None,
         plugin_costs=dict(sorted(sources.items())),
     )

@@ -41,10 +41,8 @@ def overhead_lines(cost: Any, operations: int | None, plugins: Any = None) -> li
     """The overhead, its dominant mechanism, and each one-time cost with its cause."""
     lines = [f"overhead (steady state): {steady(cost, operations)}"]
     if cost.dominant is not None and cost.steady_ns > 0:
-        share = 100.0 * cost.by_mechanism[cost.dominant] / cost.steady_ns
-        lines.append(
-            f"  mostly {cost.dominant}: {share:.0f}% of it ({meaning(plugins, cost.dominant)})"
-        )
+        what = meaning(plugins, cost.dominant)
+        lines.append(f"  mostly {cost.dominant}: {cost.dominant_pct:.0f}% of it ({what})")
     for name, ns in cost.one_time.items():
         lines.append(f"one-time: {duration(ns)} {name}, {meaning(plugins, name)}")
     if cost.one_time:
