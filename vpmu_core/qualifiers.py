@@ -130,7 +130,7 @@ def qualifier_of(eventsel: int) -> Qualifier | None:
     return Qualifier(cmask, bool(eventsel & INV), edge)
 
 
-def check_cycles(n: int, cycles: int) -> None:
-    """Refuse a spread no CPU can retire: negative cycles, or events in no cycle."""
-    if cycles < 0 or (n > 0 and cycles == 0):
-        raise ValueError(f"retire: cycles = {cycles} for n = {n}: need cycles >= 1 when n > 0")
+def impossible_spread(n: int, cycles: int) -> ValueError:
+    """The error for a spread no CPU can retire (negative cycles, or events in no
+    cycle); ``Vcpu.retire`` tests the condition inline, on its hot path."""
+    return ValueError(f"retire: cycles = {cycles} for n = {n}: need cycles >= 1 when n > 0")

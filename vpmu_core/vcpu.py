@@ -19,7 +19,7 @@ from .matching import counting_now, event_keys
 from .msr import MASK64, MsrHandler
 from .pmis import Pmi, PmiLog
 from .port import CounterAllocator, Event, MachinePort, PmiPath, PmuState
-from .qualifiers import advance_spread, check_cycles
+from .qualifiers import advance_spread, impossible_spread
 from .snapshot import VcpuSnapshot, restore_snapshot, take_snapshot
 
 INSTRUCTIONS = "instructions"
@@ -277,7 +277,7 @@ class Vcpu:
         if n < 0:
             raise ValueError(f"retire: n = {n}: must be >= 0")
         if cycles is not None and (cycles < 0 or (n and not cycles)):
-            check_cycles(n, cycles)
+            raise impossible_spread(n, cycles)
         lst = self._match.get((event, cpl))
         if lst is None:
             self._retire_mixed(event, n, cpl, n if cycles is None else cycles)

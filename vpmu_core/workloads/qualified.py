@@ -22,19 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..qualifiers import CMASK, CMASK_SHIFT, EDGE, INV
+from ..qualifiers import qualifier_of
 
 Call = tuple[int, int]  # (events, cycles) of one retire call
 
 
 def decode(qual: int) -> tuple[int, bool, bool]:
-    """(threshold, invert, edge) as the counter applies them: INV needs CMASK > 0,
-    EDGE alone detects ">= 1 event" (qualifiers.py, the architectural rules)."""
-    cmask = (qual & CMASK) >> CMASK_SHIFT
-    edge = bool(qual & EDGE)
-    if cmask == 0:
-        return (1 if edge else 0), False, edge
-    return cmask, bool(qual & INV), edge
+    """(threshold, invert, edge) as the counter applies them, read by the counters' own
+    decode (qualifiers.qualifier_of); plain counting is threshold 0."""
+    q = qualifier_of(qual)
+    return (0, False, False) if q is None else (q.threshold, q.invert, q.edge)
 
 
 def cycles_meeting(n: int, cycles: int, threshold: int, invert: bool) -> int:
