@@ -20,8 +20,9 @@ import sysconfig
 
 from setuptools import setup
 
-# The hot path: the vCPU and its counters, the vendor register semantics, the
-# guest drivers and the guest perf core (not its loop). No pydantic model lives in
+# The hot path: the vCPU, the vendor register semantics, the guest drivers, the
+# guest perf core (not its loop), the mediated PMU's put+load and the ground truth
+# the engine steps by. No pydantic model lives in
 # these modules (mypyc compiles plain classes; config models stay interpreted).
 COMPILED = [
     "vpmu_core/apic.py",
@@ -34,6 +35,9 @@ COMPILED = [
     "vpmu_core/guest_perf/schedule.py",
     "vpmu_core/guest_perf/throttle.py",
     "vpmu_core/guest_perf/meter.py",
+    "vpmu_core/strategies/mediated_switch.py",
+    "vpmu_core/workloads/truth.py",
+    "vpmu_core/workloads/qualified.py",
     "plugins/intel/vpmu_intel/pmu.py",
     "plugins/intel/vpmu_intel/counter_writes.py",
     "plugins/intel/vpmu_intel/guest.py",

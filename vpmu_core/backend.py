@@ -66,13 +66,8 @@ class VendorPmu:
         O(enabled counters), which the throughput benchmark depends on.
         """
         hot = (old ^ new) & self.local_en_mask
-        request = self.vcpu.request_reprogram
-        while hot:
-            low = hot & -hot
-            hot ^= low
-            pmc = self.by_idx[low.bit_length() - 1]
-            pmc.global_en = bool(new & low)
-            request(pmc)
+        if hot:
+            self.vcpu.reprogram_counters(self.by_idx, hot, new)
 
     def counters(self) -> list[Pmc]:
         """This vCPU's PMCs, in the core's index space."""

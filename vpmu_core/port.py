@@ -230,7 +230,8 @@ class VcpuPort(GuestCpu, Protocol):
     index), ``views`` (fields of all-in-one PMCs), ``msr_table`` (MSR rows by
     number), ``lvtpc``, ``ext`` (per-vCPU state of extensions, by name), ``clock``
     (guest cycles), ``entries`` (VM entries that had deferred work),
-    ``pending_reprogram`` and ``allocator``. Everything it may *do* is a method
+    ``exits_taken`` and ``fast_exits`` (this vCPU's exits, all and those the
+    fastpath handled), ``pending_reprogram`` and ``allocator``. Everything it may *do* is a method
     below; none is on a guest access's path but the ones the vCPU bound itself.
     """
 
@@ -242,6 +243,8 @@ class VcpuPort(GuestCpu, Protocol):
     ext: dict[str, Any]
     clock: int
     entries: int
+    exits_taken: int
+    fast_exits: int
     allocator: CounterAllocator
     pmu: PmuState
 
@@ -269,6 +272,9 @@ class VcpuPort(GuestCpu, Protocol):
 
     def request_reprogram_all(self) -> None: ...
 
+    def reprogram_counters(self, by_idx: Mapping[int, Pmc], diff: int, enabled: int) -> None:
+        """A global control set the enable bits ``diff`` of ``by_idx`` to ``enabled``'s."""
+
     def mark_reprogram(self, pmc: Pmc) -> None:
         """Reprogram before the next entry without a control change (an emulated increment)."""
 
@@ -288,9 +294,6 @@ class VcpuPort(GuestCpu, Protocol):
     # --- exits
     def count_exit(self, reason: str, n: int = 1) -> None:
         """An exit this vCPU took that no guest access caused (a host tick, an NMI)."""
-
-    def use_exit_counter(self, counter: Any) -> None:
-        """Count this vCPU's exits into ``counter`` (a ``reason -> count`` mapping)."""
 
     # --- the dispatch table
     def wrap_msr(self, msr: int, wrap: Callable[[MsrHandler], MsrHandler]) -> None:

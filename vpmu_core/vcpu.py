@@ -41,9 +41,7 @@ class Vcpu:
         self._cr4_pce = False
         self._user = 0
         self.counters: dict[int, Pmc] = {}
-        # Counting views that own no index (the fields of a grouped all-in-one PMC):
-        # the matcher walks them after the counters, so retire() reaches a field
-        # directly and the hot path stays one list walk.
+        # counting views that own no index (all-in-one PMC fields), matched after counters
         self.views: list[Pmc] = []
         self.msr_table: dict[int, MsrHandler] = {}
         self.cpuid_leaves: dict[tuple[int, int], tuple[int, int, int, int]] = {}
@@ -54,6 +52,9 @@ class Vcpu:
         self.lvtpc = Lvtpc(masks_on_pmi=True)
         self.clock = 0  # guest time in cycles, kept by the workload engine; stamps PMIs
         self._exits = machine.ledger.exits
+        # this vCPU's own exits, all and fastpath-handled (what a per-exit switch pays)
+        self.exits_taken = 0
+        self.fast_exits = 0
         self._rd: dict[int, tuple[Callable[[], int], str | None]] = {}
         self._wr: dict[int, tuple[Callable[[int], None], str | None]] = {}
         self._rdpmc: Callable[[int], int] = _no_rdpmc
@@ -62,10 +63,8 @@ class Vcpu:
         self._rd_now = self._rd
         self._rdpmc_now = self._rdpmc_table
         self._rdpmc_exit = True
-        # The counters each (event, CPL) advances, built on a miss by ``_matching``. A
-        # CPL outside 0-3 never gets an entry (the miss refuses it), and a list with a
-        # CMASK/INV/EDGE counter lives in ``_qmatch`` instead: the plain path is one dict
-        # hit and a loop of advance(n); a qualified one misses into ``_retire_mixed``.
+        # The counters each (event, CPL) advances, built on a miss by ``_matching``; a
+        # list with a CMASK/INV/EDGE counter lives in ``_qmatch`` (``_retire_mixed``).
         self._match: dict[tuple[Event, int], list[Pmc]] = {}
         self._qmatch: dict[tuple[Event, int], list[Pmc]] = {}
         self._ins: list[list[Pmc] | None] = [None, None]
@@ -106,11 +105,8 @@ class Vcpu:
         self.rebind_msr(msr)
 
     def rebind_msr(self, msr: int) -> None:
-        """Bind ``msr``'s row again, asking the strategy's intercept verdict anew.
-
-        A strategy calls it when its verdict changed (a context loaded opens the
-        MSR bitmap); :meth:`wrap_msr` calls it for a wrapped row.
-        """
+        """Bind ``msr``'s row again, asking the strategy's intercept verdict anew (its
+        verdict changed: a context loaded opens the MSR bitmap; or a wrapped row)."""
         h = self.msr_table[msr]
         strategy = self.machine.strategy
         self._rd[msr] = (h.read, strategy.intercept(self, h, False))
@@ -118,11 +114,8 @@ class Vcpu:
         self._bind_mode()
 
     def rdpmc_readers(self) -> dict[int, Callable[[], int]]:
-        """A copy of the bound RDPMC readers by ECX, for an extension to wrap.
-
-        Give wrapped readers back through :meth:`add_rdpmc`; the bound table itself
-        stays private so that nothing holds it across a rebind.
-        """
+        """A copy of the bound RDPMC readers by ECX, for an extension to wrap and give
+        back through :meth:`add_rdpmc` (nothing holds the bound table across a rebind)."""
         return dict(self._rdpmc_table)
 
     def add_rdpmc(self, readers: dict[int, Callable[[], int]]) -> None:
@@ -149,6 +142,7 @@ class Vcpu:
         write(value & MASK64)
         if reason is not None:
             self._exits[reason] += 1
+            self.exits_taken += 1
         ins = self._ins[0]
         if ins is None:
             ins = self._instruction_counters(0)
@@ -166,6 +160,7 @@ class Vcpu:
         value = read()
         if reason is not None:
             self._exits[reason] += 1
+            self.exits_taken += 1
         ins = self._ins[0]
         if ins is None:
             ins = self._instruction_counters(0)
@@ -188,6 +183,7 @@ class Vcpu:
         exits = self._rdpmc_exit
         if exits:
             self._exits["rdpmc"] += 1
+            self.exits_taken += 1
         user = self._user
         ins = self._ins[user]
         if ins is None:
@@ -308,9 +304,8 @@ class Vcpu:
     def _matching(self, event: Event, cpl: int) -> list[Pmc]:
         if not 0 <= cpl <= 3:
             raise ValueError(f"retire: cpl = {cpl!r}: must be 0-3")
-        # Every guest action that counts reaches here after the host switched this
-        # vCPU's thread off its pCPU (that clears the cached lists): executing guest
-        # code puts the thread back on its pCPU first, so its task events count.
+        # executing guest code puts the vCPU's thread back on its pCPU first (a switch
+        # out cleared these lists), so its task events count
         self.machine.host.run(self)
         keys = event_keys(self.pmu, event)
         lst = counting_now([*self.counters.values(), *self.views], keys, cpl > 0)
@@ -323,16 +318,12 @@ class Vcpu:
         return lst
 
     def cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
-        """Guest CPUID: the configured leaf, and one instruction retired.
-
-        CPUID always exits (VMX exits on it unconditionally, KVM intercepts it on
-        SVM) and KVM completes it: kvm_emulate_cpuid -> kvm_skip_emulated_instruction
-        -> kvm_pmu_instruction_retired (arch/x86/kvm/cpuid.c, x86.c, pmu.c), so it
-        counts on the instructions counters enabled, like an exiting WRMSR. It is no
-        branch. Not the hot path: it rebuilds the matcher list it reads.
-        """
+        """Guest CPUID: the configured leaf, one exit and one instruction (no branch):
+        KVM completes it through kvm_skip_emulated_instruction ->
+        kvm_pmu_instruction_retired (arch/x86/kvm/cpuid.c, x86.c, pmu.c)."""
         found = self.cpuid_table(leaf, subleaf)
         self._exits["cpuid"] += 1
+        self.exits_taken += 1
         ins = self._instruction_counters(self._user)
         if ins:
             self._count_own(ins, True)
@@ -372,14 +363,27 @@ class Vcpu:
         self._reprogram[pmc.idx] = pmc
         self._pending = True
 
+    def reprogram_counters(self, by_idx: Mapping[int, Pmc], diff: int, enabled: int) -> None:
+        """A global control set the enable bits ``diff`` of ``by_idx`` to ``enabled``'s:
+        KVM's reprogram_counters(pmu, diff), with one matcher invalidation for all."""
+        flt = self.machine.event_filter
+        todo = self._reprogram
+        while diff:
+            low = diff & -diff
+            diff ^= low
+            pmc = by_idx[low.bit_length() - 1]
+            pmc.global_en = bool(enabled & low)
+            pmc.allowed = True if flt is None else flt.allows(pmc)
+            todo[pmc.idx] = pmc
+        self.rematch()
+        self._pending = True
+
     def count_exit(self, reason: str, n: int = 1) -> None:
         """An exit this vCPU took that no guest access caused (a host tick, an NMI)."""
         self._exits[reason] += n
-
-    def use_exit_counter(self, counter: Any) -> None:
-        """Count this vCPU's exits into ``counter`` (a strategy that needs them per
-        vCPU forwards them to the ledger itself); bound once, never per access."""
-        self._exits = counter
+        self.exits_taken += n
+        if reason.startswith("fastpath:"):
+            self.fast_exits += n
 
     def rematch(self) -> None:
         """Which counters count changed without a control write (a host group failed)."""

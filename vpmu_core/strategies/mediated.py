@@ -13,8 +13,8 @@ to min(host, 5) and saves and restores everything. Both put and load the context
 around the inner run loop; ``switch = "every-exit"`` is a what-if. GLOBAL_CTRL
 rides the VMCS. While loaded, host perf is blind.
 
-The switch's MSR counts follow the guest state sampled at each control change
-(where KVM reprograms anyway), so no work is added per guest access.
+The put+load itself, per vCPU, is :mod:`.mediated_switch` (compiled with the
+engine); this module is the strategy's config and its MSR interception.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..counters import Pmc
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..host_pmu import INTEL
@@ -38,9 +37,9 @@ from ..msr import (
     GLOBAL_STATUS_SET,
     MsrHandler,
 )
-from ..port import CounterAllocator
 from ..strategy import Strategy
 from .common import InjectedPmiPath
+from .mediated_switch import MediatedAllocator
 
 if TYPE_CHECKING:
     from ..port import VcpuPort
@@ -72,165 +71,6 @@ class MediatedConfig(BaseModel):
         description="also pass event selects and FIXED_CTR_CTRL through (the 'all "
         "passthrough' column of costs.md §3b); the event filter then cannot be enforced",
     )
-
-
-class ExitTap(dict[str, int]):
-    """This vCPU's exits, forwarded to the machine's ledger as they happen.
-
-    Why: the PMU context is switched per exit *of this vCPU*; counting the
-    machine-wide total would charge every vCPU for every other vCPU's exits. Only
-    exits pass through here (a pass-through access never touches it), so the
-    forwarding costs nothing on the mediated hot path.
-    """
-
-    __slots__ = ("all", "fast", "ledger")
-
-    def __init__(self, ledger: dict[str, int]) -> None:
-        super().__init__()
-        self.ledger = ledger
-        self.all = 0
-        self.fast = 0
-
-    def __missing__(self, key: str) -> int:
-        return 0
-
-    def __setitem__(self, key: str, value: int) -> None:
-        n = value - self.get(key, 0)
-        super().__setitem__(key, value)
-        self.ledger[key] += n
-        self.all += n
-        if key.startswith("fastpath:"):
-            self.fast += n
-
-
-class MediatedAllocator(CounterAllocator):
-    """No host events: a reprogram refreshes the filter verdict in the HW enable bits."""
-
-    def __init__(self, vcpu: VcpuPort, strategy: Mediated) -> None:
-        self.vcpu = vcpu
-        self.strategy = strategy
-        self.ledger = vcpu.machine.ledger
-        self.per_switch: dict[str, int] = {}
-        self._exits_seen = 0
-        self.exits = ExitTap(self.ledger.exits)
-        vcpu.use_exit_counter(self.exits)
-        self._gp: list[Pmc] | None = None
-        self._sampled_entry = -1
-        self._fixed: list[Pmc] = []
-        self._insn_keys: frozenset[tuple[int, int]] = frozenset()
-        self._fast_seen = 0
-        self.bail_out = False
-        self.sample()
-
-    def reprogram(self, pmc: Pmc) -> None:
-        self.ledger.events["filter_refresh"] += 1
-        entry = self.vcpu.entries
-        if entry == self._sampled_entry:
-            return  # another PMC of the same entry: nothing changed since the sample
-        self._sampled_entry = entry
-        self.account()
-        self.sample()
-
-    def emulated_instruction(self, pmcs: list[Pmc]) -> None:
-        return None  # counted in software on the PMC itself (spec/intel.md §10)
-
-    hears_overflows: ClassVar[bool] = True
-
-    def overflowed(self, pmc: Pmc) -> None:
-        # The hardware PMI arrives on the mediated vector while the guest runs.
-        if self.vcpu.pmi_pending:
-            return  # overflowed together with another counter: the same PMI
-        self.exits["host_pmi"] += 1
-        self.ledger.pmis["mediated_vector"] += 1
-
-    def release(self, pmc: Pmc) -> None:
-        return None
-
-    def sample(self) -> None:
-        """MSRs one put + load touches with the guest state as it is now.
-
-        Runs at every control write (a guest under perf makes thousands a second),
-        so the counter lists are built once and the counts are plain loops. The
-        counts are costs.md §3e's, MSR by MSR: 6.20 (v6 27/44 with the elision of
-        b0b6a8d3be16) or the RFC v1 save/restore (23/41), which wrote everything.
-        """
-        gp = self._gp
-        if gp is None:
-            values = self.vcpu.counters.values()
-            gp = self._gp = [p for p in values if p.kind == "gp"]
-            self._fixed = [p for p in values if p.kind == "fixed"]
-            events = self.vcpu.pmu.events
-            self._insn_keys = frozenset(
-                (*events.get("instructions", ()), *events.get("branches", ()))
-            )
-        fixed = self._fixed
-        live = sels = fctrl = 0
-        insn = False
-        keys = self._insn_keys
-        for p in gp:
-            if p.value:
-                live += 1
-            if p.control:
-                sels += 1
-            if p.local_en and p.key in keys:
-                insn = True
-        for p in fixed:
-            if p.value:
-                live += 1
-            if p.control:
-                fctrl = 1
-            if p.local_en and p.key in keys:
-                insn = True
-        g, f = len(gp), len(fixed)
-        ps = self.per_switch
-        ps["lvtpc"] = 2  # host LVTPC to the mediated vector on load, back on put
-        if self.strategy.config.mode == "rfc":
-            # RFC v1 23/41: every counter saved by RDPMC and zeroed, every select and
-            # FIXED_CTR_CTRL saved and rewritten, GLOBAL_STATUS restored: 35 WRMSR,
-            # 11 RDMSR, 11 RDPMC for G = 8, F = 3 (costs.md §3e).
-            ps["rdpmc"] = g + f
-            ps["rdmsr"] = g + 3
-            ps["wrmsr"] = 2 * (g + f) + g + 5
-            ps["elided"] = 0
-            self.bail_out = False
-            return
-        status = 1 if self.vcpu.pmu.pmi_status() else 0
-        # 6.20: GLOBAL_CTRL <- 0, every select and FIXED_CTR_CTRL on load; a counter
-        # only if RDPMC differs (elision); on put the non-zero counters, selects and
-        # FIXED_CTR_CTRL zeroed; GLOBAL_STATUS fixed up on load and cleared on put.
-        ps["rdpmc"] = 2 * (g + f)
-        ps["rdmsr"] = 2
-        ps["wrmsr"] = 1 + g + 1 + 2 * live + sels + fctrl + 2 * status
-        ps["elided"] = g + f - live
-        # kvm_pmu_is_fastpath_emulation_allowed(): no fastpath while a PMC counts
-        # instructions or branches (6.20 only)
-        self.bail_out = insn
-
-    def account(self) -> None:
-        """Charge the switches of the exits since the last sample.
-
-        Run-loop switch: every exit that leaves the fastpath pays one put+load; 6.20
-        sends fastpath exits out too while :attr:`bail_out` held (each counted under
-        events[fastpath_bailout]). ``every-exit`` (a what-if) charges every exit.
-        """
-        tap = self.exits
-        fast = tap.fast - self._fast_seen
-        self._fast_seen = tap.fast
-        now = tap.all
-        n = now - self._exits_seen
-        self._exits_seen = now
-        if self.strategy.config.switch == "run-loop":
-            if self.bail_out:
-                self.ledger.events["fastpath_bailout"] += fast
-            else:
-                n -= fast
-        if n <= 0:
-            return
-        self.ledger.context_switches["pmu_put"] += n
-        self.ledger.context_switches["pmu_load"] += n
-        for k, v in self.per_switch.items():
-            if v:
-                self.ledger.switch_msrs[k] += n * v
 
 
 class Mediated(Strategy):
@@ -339,7 +179,8 @@ class Mediated(Strategy):
 
     @hookimpl
     def vpmu_counter_allocator(self, vcpu: VcpuPort) -> Any:
-        return MediatedAllocator(vcpu, self)
+        cfg = self.config
+        return MediatedAllocator(vcpu, rfc=cfg.mode == "rfc", run_loop=cfg.switch == "run-loop")
 
     @hookimpl
     def vpmu_pmi_path(self, vcpu: VcpuPort) -> Any:
