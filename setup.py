@@ -21,9 +21,10 @@ import sysconfig
 from setuptools import setup
 
 # The hot path: the vCPU, the vendor register semantics, the guest drivers, the
-# guest perf core (not its loop), the mediated PMU's put+load and the ground truth
-# the engine steps by. No pydantic model lives in
-# these modules (mypyc compiles plain classes; config models stay interpreted).
+# guest perf core (not its loop), the strategies' per-vCPU parts (host perf events,
+# the mediated PMU's put+load) and the ground truth the engine steps by. No
+# pydantic model lives in these modules (mypyc compiles plain classes; config
+# models stay interpreted).
 COMPILED = [
     "vpmu_core/apic.py",
     "vpmu_core/pmis.py",
@@ -36,6 +37,7 @@ COMPILED = [
     "vpmu_core/guest_perf/throttle.py",
     "vpmu_core/guest_perf/meter.py",
     "vpmu_core/strategies/mediated_switch.py",
+    "vpmu_core/strategies/perf_events.py",
     "vpmu_core/workloads/truth.py",
     "vpmu_core/workloads/qualified.py",
     "plugins/intel/vpmu_intel/pmu.py",

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
-from ..counters import Pmc
-from ..host_events import HostEvent
-from .common import InjectedPmiPath, PerfAllocatorBase, PerfBackedConfig, PerfBackedStrategy
+from .common import InjectedPmiPath, PerfBackedConfig, PerfBackedStrategy
+from .perf_events import PerfEventAllocator
 
 if TYPE_CHECKING:
     pass
@@ -27,72 +26,6 @@ __all__ = ["Emulated", "EmulatedConfig", "InjectedPmiPath", "PerfEventAllocator"
 
 class EmulatedConfig(PerfBackedConfig):
     name: Literal["emulated"]
-
-
-class PerfEventAllocator(PerfAllocatorBase):
-    """KVM's ``reprogram_counter``: pause, then reuse or re-create one host event per slot.
-
-    A grouped PMC's slots are one perf group: paused, reused, re-created and
-    released together, so each of those is N perf operations in the ledger.
-    """
-
-    lazy_release = True
-
-    def reprogram(self, pmc: Pmc) -> None:
-        # One pass over the slots: this runs at every entry after a counter write or
-        # an emulated instruction, so it avoids building lists.
-        ops = self.ops
-        self.in_use.add(pmc.idx)
-        config = pmc.control
-        live: list[HostEvent] = []
-        same = True
-        for e in pmc.host_events:
-            if e is None:
-                same = False
-                continue
-            live.append(e)
-            if e.config != config:
-                same = False
-        paused = sum(1 for e in live if not e.paused)
-        if paused:
-            ops["pause"] += paused
-            self.host.pause(live)  # pmc_pause_counter: the counters go back to host perf
-        if not (pmc.local_en and pmc.global_en and pmc.allowed):
-            return
-        if same and live:
-            self.host.resume(live, self.host.pcpu_of(self.vcpu))  # pmc_resume_counter
-            ops["reuse"] += len(live)
-            ops["period"] += len(live)
-            return
-        self.create(pmc, config)
-
-    def emulated_instruction(self, pmcs: list[Pmc]) -> None:
-        """KVM counts an instruction it completed as an emulated increment, which requests
-        a reprogram: for a counter whose live event already has its config that is one
-        pause and one resume with a period update, counted here without the detour."""
-        ops = self.ops
-        pending = self.vcpu.pending_reprogram
-        for pmc in pmcs:
-            events = pmc.host_events
-            first = events[0]
-            if (
-                pmc.idx not in pending
-                and first is not None
-                and not first.paused
-                and len(events) == 1
-                and first.config == pmc.control
-            ):
-                ops["pause"] += 1
-                ops["reuse"] += 1
-                ops["period"] += 1
-            else:
-                self.vcpu.mark_reprogram(pmc)
-
-    def counter_written(self, pmc: Pmc) -> None:
-        """§2c (Like Xu, Mar 2020): the period update is deferred to KVM_REQ_PMU."""
-        self.in_use.add(pmc.idx)
-        if pmc.host_events[0] is not None:
-            self.vcpu.mark_reprogram(pmc)
 
 
 class Emulated(PerfBackedStrategy):

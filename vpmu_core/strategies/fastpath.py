@@ -31,7 +31,7 @@ class FastpathConfig(PerfBackedConfig):
 class DirectEnableAllocator(PerfAllocatorBase):
     """Create on a new config; enable-bit changes go straight to the HW counter."""
 
-    lazy_release = True
+    lazy_release: ClassVar[bool] = True
 
     def config_of(self, pmc: Pmc) -> int:
         return pmc.control & ~EVTSEL_EN if pmc.kind == "gp" else pmc.control
