@@ -1,10 +1,9 @@
 """A virtual CPU as the guest sees its PMU: the public hot path of vpmu.
 
-Everything here is bound when the machine is built. A guest ``wrmsr`` is one dict
-lookup, the bound handler, a ledger increment and the instruction it retires; no
-pluggy call, no attribute chase through the backend. VM entry (``_enter``) is
-where deferred work happens, in KVM's order: reprogram requests (``KVM_REQ_PMU``)
-first, then a pending PMI (``KVM_REQ_PMI``).
+Everything here is bound when the machine is built: a guest ``wrmsr`` is one dict
+lookup, the bound handler, a ledger increment and the instruction it retires. VM
+entry (``_enter``) does the deferred work in KVM's order: reprogram requests
+(``KVM_REQ_PMU``), then a pending PMI (``KVM_REQ_PMI``).
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from .qualifiers import advance_spread, impossible_spread
 from .snapshot import VcpuSnapshot, restore_snapshot, take_snapshot
 
 INSTRUCTIONS = "instructions"
+Lists = dict[tuple[Event, int], list[Pmc]]
+Stashed = tuple[Lists, Lists, Any, Any, bool]  # _match, _qmatch, _ins[0], _ins[1], _ins_mixed
 
 __all__ = ["INSTRUCTIONS", "Pmi", "PmiLog", "Vcpu"]
 
@@ -69,6 +70,8 @@ class Vcpu:
         self._qmatch: dict[tuple[Event, int], list[Pmc]] = {}
         self._ins: list[list[Pmc] | None] = [None, None]
         self._ins_mixed = False  # an ``_ins`` list holds a qualified counter
+        self._stash: dict[int, Stashed] = {}  # the lists under each global-control value
+        self._gate = -1  # the global-control value the lists are for (-1: none set yet)
         self._reprogram: dict[int, Pmc] = {}
         self._pmi_pending = False
         self._pending = False
@@ -242,13 +245,9 @@ class Vcpu:
         return ins
 
     def _count_own(self, ins: list[Pmc], emulated: bool) -> None:
-        """The access itself retired one instruction on the counters enabled after it.
-
-        ``emulated``: the hypervisor completed it (an exit), which KVM also counts as
-        an emulated increment; the strategy hears of it. KVM's count
-        (kvm_pmu_trigger_event) ignores CMASK/INV/EDGE, so it adds 1 to a qualified
-        counter too; without an exit the hardware retired one instruction in one cycle.
-        """
+        """The access retired one instruction on the counters enabled after it. Exited
+        (``emulated``): KVM's emulated increment (kvm_pmu_trigger_event), which ignores
+        CMASK/INV/EDGE and which the strategy hears of; else one instruction in one cycle."""
         if emulated:
             for pmc in ins:
                 pmc.advance(1)
@@ -261,15 +260,11 @@ class Vcpu:
 
     # ------------------------------------------------------- guest: hardware
     def retire(self, event: Event, n: int, cpl: int = 0, cycles: int | None = None) -> None:
-        """``n`` occurrences of a hardware event at privilege level ``cpl`` in ``cycles``.
-
-        ``event`` is a name the backend knows (``"instructions"``, ...) or an
-        ``(event_select, umask)`` code. Counters overflow exactly; a PMI is delivered
-        at the end of the call, as at the next VM entry. ``cycles`` (default ``n``, one
-        event per cycle) matters only to CMASK/INV/EDGE counters, which count the
-        cycles or edges meeting their condition under qualifiers.py's spread. A ``cpl``
-        outside 0-3, ``n < 0`` or events in no cycle is the caller's misuse: ValueError.
-        """
+        """``n`` occurrences of ``event`` (a name the backend knows or an ``(event_select,
+        umask)`` code) at ``cpl`` in ``cycles`` (default ``n``; only CMASK/INV/EDGE
+        counters count cycles, under qualifiers.py's spread). Counters overflow exactly; a
+        PMI is delivered at the end, as at the next VM entry. A ``cpl`` outside 0-3,
+        ``n < 0`` or events in no cycle is the caller's misuse: ValueError."""
         if n < 0:
             raise ValueError(f"retire: n = {n}: must be >= 0")
         if cycles is not None and (cycles < 0 or (n and not cycles)):
@@ -375,7 +370,18 @@ class Vcpu:
             pmc.global_en = bool(enabled & low)
             pmc.allowed = True if flt is None else flt.allows(pmc)
             todo[pmc.idx] = pmc
-        self.rematch()
+        # a PMI handler's disable/enable pair returns to the lists it left (until rematch)
+        ins = self._ins
+        if self._gate >= 0:
+            self._stash[self._gate] = (self._match, self._qmatch, ins[0], ins[1], self._ins_mixed)
+        back = self._stash.get(enabled)
+        if back is None:
+            self._match, self._qmatch = {}, {}
+            ins[0] = ins[1] = None
+            self._ins_mixed = False
+        else:
+            self._match, self._qmatch, ins[0], ins[1], self._ins_mixed = back
+        self._gate = enabled
         self._pending = True
 
     def count_exit(self, reason: str, n: int = 1) -> None:
@@ -387,6 +393,7 @@ class Vcpu:
 
     def rematch(self) -> None:
         """Which counters count changed without a control write (a host group failed)."""
+        self._stash.clear()
         self._match.clear()
         self._ins[0] = self._ins[1] = None
         if self._qmatch:  # only a qualified list can have made ``_ins`` mixed
@@ -400,11 +407,8 @@ class Vcpu:
         self._pending = True
 
     def set_backing_running(self, pmc: Pmc, running: bool) -> None:
-        """Host perf scheduled ``pmc``'s backing event in or out: it counts only while in.
-
-        Called by the host model, never per guest access; it only invalidates the
-        cached matcher lists, as a control change does.
-        """
+        """Host perf scheduled ``pmc``'s backing event in or out: it counts only while in
+        (the host model calls it, never per guest access)."""
         if pmc.running != running:
             pmc.running = running
             self.rematch()
@@ -423,13 +427,12 @@ class Vcpu:
 
     @property
     def pending_reprogram(self) -> Mapping[int, Pmc]:
-        """The counters waiting to be reprogrammed at the next entry (read-only)."""
+        """The counters to reprogram at the next entry (read-only)."""
         return self._reprogram
 
     @property
     def pmi_pending(self) -> bool:
-        """A PMI is already waiting for the next entry: a counter that overflows now
-        rides the same host NMI (the host handler serves every status bit at once)."""
+        """A PMI waits for the next entry: a counter overflowing now rides the same NMI."""
         return self._pmi_pending
 
     def raise_pmi(self) -> None:
