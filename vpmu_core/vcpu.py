@@ -71,7 +71,6 @@ class Vcpu:
         self._ins: list[list[Pmc] | None] = [None, None]
         self._ins_mixed = False  # an ``_ins`` list holds a qualified counter
         self._stash: dict[int, Stashed] = {}  # the lists under each global-control value
-        self._gate = -1  # the global-control value the lists are for (-1: none set yet)
         self._reprogram: dict[int, Pmc] = {}
         self._pmi_pending = False
         self._pending = False
@@ -363,6 +362,7 @@ class Vcpu:
         KVM's reprogram_counters(pmu, diff), with one matcher invalidation for all."""
         flt = self.machine.event_filter
         todo = self._reprogram
+        diff0 = diff
         while diff:
             low = diff & -diff
             diff ^= low
@@ -370,10 +370,11 @@ class Vcpu:
             pmc.global_en = bool(enabled & low)
             pmc.allowed = True if flt is None else flt.allows(pmc)
             todo[pmc.idx] = pmc
-        # a PMI handler's disable/enable pair returns to the lists it left (until rematch)
+        # A PMI handler's disable/enable pair returns to the lists it left (until rematch).
+        # Keyed by the value the locally enabled counters' global bits had before (the
+        # old value on ``diff``) and have now: the other bits count nothing.
         ins = self._ins
-        if self._gate >= 0:
-            self._stash[self._gate] = (self._match, self._qmatch, ins[0], ins[1], self._ins_mixed)
+        self._stash[enabled ^ diff0] = (self._match, self._qmatch, ins[0], ins[1], self._ins_mixed)
         back = self._stash.get(enabled)
         if back is None:
             self._match, self._qmatch = {}, {}
@@ -381,7 +382,6 @@ class Vcpu:
             self._ins_mixed = False
         else:
             self._match, self._qmatch, ins[0], ins[1], self._ins_mixed = back
-        self._gate = enabled
         self._pending = True
 
     def count_exit(self, reason: str, n: int = 1) -> None:
