@@ -20,7 +20,7 @@ import sysconfig
 
 from setuptools import setup
 
-# The hot path: the vCPU, the vendor register semantics, the guest drivers, the
+# The hot path: the vCPU and its counters, the vendor register semantics, the guest drivers, the
 # guest perf core (not its loop), the strategies' per-vCPU parts (host perf events,
 # the mediated PMU's put+load) and the ground truth the engine steps by. No
 # pydantic model lives in these modules (mypyc compiles plain classes; config
@@ -29,6 +29,7 @@ COMPILED = [
     "vpmu_core/apic.py",
     "vpmu_core/pmis.py",
     "vpmu_core/vcpu.py",
+    "vpmu_core/counters.py",
     "vpmu_core/matching.py",
     "vpmu_core/guest.py",
     "vpmu_core/guest_perf/core.py",

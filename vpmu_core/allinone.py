@@ -89,8 +89,13 @@ class View(Pmc):
         self.owner_pmc = owner
         super().__init__(owner.idx, "view", width, name=name, owner=owner.owner)
 
-    # The owner's control flags; a write to a view's copy is dropped. ``running``:
-    # the host scheduled the whole group in (all-or-nothing, host.py).
+    def counts_at(self, user: bool) -> bool:
+        """The owner's verdict: what the matcher asks (compiled code reads no property)."""
+        return self.owner_pmc.counts_at(user)
+
+    # The owner's control flags, for interpreted readers; a write to a view's copy is
+    # dropped. ``running``: the host scheduled the whole group in (host.py).
+    counting = property(lambda self: self.owner_pmc.counting, doc="the owner PMC's ``counting``")
     os = _owners("os")
     usr = _owners("usr")
     local_en = _owners("local_en")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from .qualifiers import Qualifier
 
 GP_BASE = 0
@@ -25,8 +27,15 @@ def _no_overflow(pmc: Pmc) -> None:  # replaced when a vCPU binds the counter
     return None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Pmc:
-    """A performance-monitoring counter as the guest sees it."""
+    """A performance-monitoring counter as the guest sees it.
+
+    Compiled with the engine; extensions subclass it from interpreted code, which may
+    override its methods but not shadow its attributes with properties (compiled code
+    reads them directly): a counter whose flags live elsewhere says so in
+    :meth:`counts_at`, which is all the matcher asks.
+    """
 
     __slots__ = (
         "allowed",
@@ -91,6 +100,17 @@ class Pmc:
     def counting(self) -> bool:
         """Counts iff locally and globally enabled and allowed by the event filter."""
         return self.local_en and self.global_en and self.allowed
+
+    def counts_at(self, user: bool) -> bool:
+        """Counts now at user (``user``) or kernel level: enabled locally and globally,
+        allowed by the event filter, backed by a running host event, filtering that level."""
+        return (
+            self.local_en
+            and self.global_en
+            and self.allowed
+            and self.running
+            and (self.usr if user else self.os)
+        )
 
     def advance(self, n: int) -> None:
         """Add ``n`` events; a wrap past all-ones is an overflow (exactly, at ``mask + 1``)."""

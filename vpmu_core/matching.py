@@ -43,16 +43,7 @@ def counting_now(pmcs: Iterable[Pmc], keys: tuple[EventKey, ...], user: bool) ->
     """The counters of ``pmcs`` that count ``keys`` at user (``user``) or kernel level
     now: enabled locally and globally, allowed by the event filter, backed by a running
     host event, and filtering on that privilege level."""
-    return [
-        pmc
-        for pmc in pmcs
-        if pmc.local_en
-        and pmc.global_en
-        and pmc.allowed
-        and pmc.running
-        and pmc.key in keys
-        and (pmc.usr if user else pmc.os)
-    ]
+    return [pmc for pmc in pmcs if pmc.key in keys and pmc.counts_at(user)]
 
 
 __all__ = ["counting_now", "event_keys"]
