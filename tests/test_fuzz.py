@@ -18,6 +18,13 @@ from vpmu_core.testing import fuzz
 from vpmu_core.testing.fuzz.ops import ADVANCE, CPL, FORK, RETIRE, SNAPSHOT, WRMSR
 from vpmu_core.testing.shrink import ddmin
 
+# The three tests below plant a bug by patching Pmc, which the compiled engine's own
+# callers never look up: they run where Pmc is Python (the pure-Python CI stage).
+pure_pmc = pytest.mark.skipif(
+    not str(sys.modules[Pmc.__module__].__file__).endswith(".py"),
+    reason="plants a bug by patching Pmc; compiled callers do not see the patch",
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("configs/*.toml"))
 BUDGET = 1500  # operations per config and variant: a few seconds for all of them
@@ -87,6 +94,7 @@ def test_item6_no_longer_diverges() -> None:
     assert fuzz.run_ops(t, ops).failure is None
 
 
+@pure_pmc
 def test_an_escaping_exception_is_caught_and_shrunk(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(self: Pmc, n: int) -> None:
         if n == 77:
@@ -115,6 +123,7 @@ def test_an_escaping_exception_is_caught_and_shrunk(monkeypatch: pytest.MonkeyPa
     assert len(small) <= 4 and small[-1] == (RETIRE, 0, ins, 77, 0)
 
 
+@pure_pmc
 def test_a_counter_beyond_its_width_is_an_invariant_violation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -133,6 +142,7 @@ def test_a_counter_beyond_its_width_is_an_invariant_violation(
     assert f.detail == "vCPU 0 gp0 = 0x4000000000001, width 48"
 
 
+@pure_pmc
 def test_a_restore_that_changes_state_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Pmc, "load", lambda self, state: setattr(self, "value", 1))
     t = _target()
