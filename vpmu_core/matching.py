@@ -14,6 +14,11 @@ from .counters import EventKey, Pmc
 from .events import UnknownEvent, catalog_of
 from .port import Event, PmuState
 
+Lists = dict[tuple[Event, int], list[Pmc]]
+#: a vCPU's matcher lists kept for one global-control value: ``_match``, ``_qmatch``,
+#: the two instruction lists and whether one holds a qualified counter
+Stashed = tuple[Lists, Lists, list[Pmc] | None, list[Pmc] | None, bool]
+
 
 def event_keys(pmu: PmuState, event: Event) -> tuple[EventKey, ...]:
     """The (event select, umask) keys ``event`` stands for on ``pmu``.
@@ -46,4 +51,4 @@ def counting_now(pmcs: Iterable[Pmc], keys: tuple[EventKey, ...], user: bool) ->
     return [pmc for pmc in pmcs if pmc.key in keys and pmc.counts_at(user)]
 
 
-__all__ = ["counting_now", "event_keys"]
+__all__ = ["Lists", "Stashed", "counting_now", "event_keys"]

@@ -14,7 +14,7 @@ from typing import Any
 from .apic import LVTPC_RESET, Lvtpc
 from .counters import Pmc
 from .errors import GuestFault
-from .matching import counting_now, event_keys
+from .matching import Stashed, counting_now, event_keys
 from .msr import MASK64, MsrHandler
 from .pmis import Pmi, PmiLog
 from .port import CounterAllocator, Event, MachinePort, PmiPath, PmuState
@@ -22,8 +22,6 @@ from .qualifiers import advance_spread, impossible_spread
 from .snapshot import VcpuSnapshot, restore_snapshot, take_snapshot
 
 INSTRUCTIONS = "instructions"
-Lists = dict[tuple[Event, int], list[Pmc]]
-Stashed = tuple[Lists, Lists, Any, Any, bool]  # _match, _qmatch, _ins[0], _ins[1], _ins_mixed
 
 __all__ = ["INSTRUCTIONS", "Pmi", "PmiLog", "Vcpu"]
 
@@ -44,6 +42,7 @@ class Vcpu:
         self.counters: dict[int, Pmc] = {}
         # counting views that own no index (all-in-one PMC fields), matched after counters
         self.views: list[Pmc] = []
+        self._pmcs: list[Pmc] = []  # counters then views: what the matcher walks
         self.msr_table: dict[int, MsrHandler] = {}
         self.cpuid_leaves: dict[tuple[int, int], tuple[int, int, int, int]] = {}
         # every PMI counted (len), the last [machine] pmi_log kept (vpmu_core.pmis)
@@ -298,11 +297,12 @@ class Vcpu:
     def _matching(self, event: Event, cpl: int) -> list[Pmc]:
         if not 0 <= cpl <= 3:
             raise ValueError(f"retire: cpl = {cpl!r}: must be 0-3")
-        # executing guest code puts the vCPU's thread back on its pCPU first (a switch
-        # out cleared these lists), so its task events count
-        self.machine.host.run(self)
+        self.machine.host.run(self)  # guest code runs on its pCPU: its task events count
         keys = event_keys(self.pmu, event)
-        lst = counting_now([*self.counters.values(), *self.views], keys, cpl > 0)
+        pmcs = self._pmcs  # rebuilt when an extension added views after the last build
+        if len(pmcs) != len(self.counters) + len(self.views):
+            pmcs = self._pmcs = [*self.counters.values(), *self.views]
+        lst = counting_now(pmcs, keys, cpl > 0)
         table = self._match
         for pmc in lst:
             if pmc.qual is not None:
@@ -385,7 +385,7 @@ class Vcpu:
         self._pending = True
 
     def count_exit(self, reason: str, n: int = 1) -> None:
-        """An exit this vCPU took that no guest access caused (a host tick, an NMI)."""
+        """An exit no guest access caused (a host tick, an NMI)."""
         self._exits[reason] += n
         self.exits_taken += n
         if reason.startswith("fastpath:"):
