@@ -17,7 +17,7 @@ new backend whose CPUID says ``HygonGenuine`` gets the AMD driver without naming
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from mypy_extensions import mypyc_attr
 
@@ -64,7 +64,10 @@ class RearmTable:
 
 def as_client(rearm: Mapping[int, int] | PmiClient) -> PmiClient:
     """Accept the old ``{idx: value}`` form of ``handle_pmi`` as well as a client."""
-    return RearmTable(rearm) if isinstance(rearm, Mapping) else rearm
+    # a Mapping is told apart by what a client has (an ABC isinstance per PMI is slow)
+    if callable(getattr(rearm, "overflowed", None)):
+        return cast(PmiClient, rearm)
+    return RearmTable(cast(Mapping[int, int], rearm))
 
 
 UpdateFn = Callable[[int, int], None]

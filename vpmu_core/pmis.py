@@ -32,7 +32,9 @@ class PmiLog:
     __slots__ = ("_recent", "total")
 
     def __init__(self, keep: int = 64) -> None:
-        self._recent: deque[Pmi] = deque(maxlen=keep)
+        # kept as plain tuples: a PMI is recorded thousands of times a vCPU-second and
+        # read rarely, so the Pmi objects are made when someone reads them
+        self._recent: deque[tuple[int, int, str, int]] = deque(maxlen=keep)
         self.total = 0
 
     @property
@@ -41,13 +43,17 @@ class PmiLog:
         return self._recent.maxlen or 0
 
     def append(self, pmi: Pmi) -> None:
-        self._recent.append(pmi)
+        self.record(pmi.clock, pmi.vector, pmi.mode, pmi.status)
+
+    def record(self, clock: int, vector: int, mode: str, status: int) -> None:
+        """Take one PMI (what :meth:`append` does, without building its :class:`Pmi`)."""
+        self._recent.append((clock, vector, mode, status))
         self.total += 1
 
     def settle(self, total: int, recent: Iterable[Pmi]) -> None:
         """Take over a count and the last PMIs from a run simulated elsewhere."""
         self._recent.clear()
-        self._recent.extend(recent)
+        self._recent.extend((p.clock, p.vector, p.mode, p.status) for p in recent)
         self.total = total
 
     def clear(self) -> None:
@@ -61,17 +67,17 @@ class PmiLog:
         return self.total > 0
 
     def __iter__(self) -> Iterator[Pmi]:
-        return iter(self._recent)
+        return iter([Pmi(*t) for t in self._recent])
 
     def __getitem__(self, i: int) -> Pmi:
-        return self._recent[i]
+        return Pmi(*self._recent[i])
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (list, tuple, PmiLog)):
-            return self.total == len(other) and list(self._recent) == list(other)
+            return self.total == len(other) and list(self) == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<PmiLog {self.total} taken, last {len(self._recent)}: {list(self._recent)!r}>"
+        return f"<PmiLog {self.total} taken, last {len(self._recent)}: {list(self)!r}>"

@@ -464,7 +464,7 @@ class Vcpu:
             self.pmis_dropped += 1
             self.machine.ledger.pmis["dropped_lvtpc_masked"] += 1
             return False
-        self.pmis.append(Pmi(self.clock, self.lvtpc.vector, self.lvtpc.mode, self.pmu.pmi_status()))
+        self.pmis.record(self.clock, self.lvtpc.vector, self.lvtpc.mode, self.pmu.pmi_status())
         self.machine.ledger.pmis["delivered"] += 1
         self.pmu.pmi_delivered()
         return True
