@@ -13,6 +13,10 @@ measures the neighbours too.
         [--seconds 10] [--workers 2] [--profile]
 
 ``--profile`` runs one process under cProfile and prints the hottest functions.
+``--calls`` counts the Python-level function calls the simulation makes per guest PMU
+access (WRMSR, RDMSR, RDPMC by the guest's perf driver): every call on the pure-Python
+engine, and on the compiled one the calls still interpreted (a compiled function calling
+another makes no Python frame).
 """
 
 from __future__ import annotations
@@ -66,6 +70,73 @@ def shortcut(data: dict[str, Any]) -> str:
     return f"taken, {len(m.vcpus)} vCPUs in {len(classes)} class(es)"
 
 
+def calls_per_access(data: dict[str, Any]) -> tuple[int, int]:
+    """(Python-level calls inside the simulation, guest PMU accesses), in this process.
+
+    The accesses are counted by a proxy between each guest driver and its vCPU; the
+    proxy's own frames are not counted as calls.
+    """
+    import sys
+
+    from vpmu_core import guest_perf
+    from vpmu_core.machine import Machine
+
+    counts = {"calls": 0, "accesses": 0}
+
+    class Counting:
+        def __init__(self, cpu: Any) -> None:
+            self._cpu = cpu
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._cpu, name)
+
+        def wrmsr(self, msr: int, value: int) -> None:
+            counts["accesses"] += 1
+            self._cpu.wrmsr(msr, value)
+
+        def rdmsr(self, msr: int) -> int:
+            counts["accesses"] += 1
+            return int(self._cpu.rdmsr(msr))
+
+        def rdpmc(self, ecx: int) -> int:
+            counts["accesses"] += 1
+            return int(self._cpu.rdpmc(ecx))
+
+    driver_of = Machine.guest_driver
+    simulate = guest_perf.simulate
+
+    def counted_driver(self: Any, vcpu: Any) -> Any:
+        drv = driver_of(self, vcpu)
+        if not isinstance(drv.vcpu, Counting):
+            drv.vcpu = Counting(drv.vcpu)
+        return drv
+
+    mine = {
+        counted_driver.__code__,
+        *(f.__code__ for f in vars(Counting).values() if callable(f)),
+    }
+
+    def profiler(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code not in mine:
+            counts["calls"] += 1
+
+    def counted_simulate(*args: Any, **kwargs: Any) -> Any:
+        sys.setprofile(profiler)
+        try:
+            return simulate(*args, **kwargs)
+        finally:
+            sys.setprofile(None)
+
+    Machine.guest_driver = counted_driver  # type: ignore[method-assign]
+    guest_perf.simulate = counted_simulate
+    try:
+        vpmu.run({**data, "workload": {**data["workload"], "workers": 1}})
+    finally:
+        Machine.guest_driver = driver_of  # type: ignore[method-assign]
+        guest_perf.simulate = simulate
+    return counts["calls"], counts["accesses"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--strategy", default="mediated", help="as a --strategies item")
@@ -73,8 +144,21 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="guest time")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--calls", action="store_true", help="Python calls per guest PMU access")
     args = ap.parse_args()
     data = scenario(args.strategy, args.events, args.seconds, args.workers)
+    if args.calls:
+        calls, accesses = calls_per_access(data)
+        import vpmu_core.vcpu
+
+        pure = str(vpmu_core.vcpu.__file__).endswith(".py")
+        print(
+            f"{args.strategy}, {args.events} events, {args.seconds:g} s: {calls:,} Python-level "
+            f"calls in the simulation, {accesses:,} guest PMU accesses: "
+            f"{calls / max(1, accesses):.1f} calls per access "
+            f"({'pure-Python engine' if pure else 'compiled engine: the calls still interpreted'})"
+        )
+        return
     vcpus = data["machine"]["vcpus"]
     t0, c0 = time.perf_counter(), cpu_seconds()
     if args.profile:
