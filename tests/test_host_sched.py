@@ -289,3 +289,20 @@ def test_sharing_a_pcpu_never_changes_what_a_vcpu_counts(ops: list[Any], strateg
     for a, b in zip(shared.vcpus, apart.vcpus, strict=True):
         assert [a.rdmsr(PMC0 + i) for i in range(4)] == [b.rdmsr(PMC0 + i) for i in range(4)]
     assert "guest_event_sched_out" not in shared.ledger.events
+
+
+@pytest.mark.parametrize(("charged", "expected"), [(True, 8), (False, 4)])
+def test_pmc_refcount_reserves_at_the_first_hold_and_releases_at_the_last(
+    charged: bool, expected: int
+) -> None:
+    """x86_reserve_hardware runs as pmc_refcount leaves zero and x86_release_hardware
+    as it returns there, each over every CPU; an uncharged first hold (an event older
+    than the VM) reserves without the ledger counting it, a nested hold does nothing."""
+    host = vpmu.Machine.from_dict(intel(pcpus=4)).host
+    assert host.hw_refcount == 0
+    host.get_hardware(charged=charged)
+    host.get_hardware()  # nested: the buffers are already there
+    host.put_hardware()
+    assert host.ledger.events.get("ds_buffers_cpu", 0) == expected - 4
+    host.put_hardware()
+    assert (host.hw_refcount, host.ledger.events.get("ds_buffers_cpu", 0)) == (0, expected)

@@ -107,12 +107,12 @@ class Host(VcpuThreads):
                     cpu.events, cpu.index, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG)
                 )
                 self.sched_count += 1
-                self.hw_refcount += 1
+                self.get_hardware(charged=False)
             for i, _ in enumerate(cfg.perf_record):
                 ev = HostEvent(0x100 + i, pinned=False, owner=PROFILER)
                 self._add(cpu.events, cpu.index, ev)
                 self.sched_count += 1
-                self.hw_refcount += 1
+                self.get_hardware(charged=False)
             self.schedule(cpu)
 
     # ------------------------------------------------------- perf API
@@ -156,9 +156,7 @@ class Host(VcpuThreads):
             self._add(task, pcpu, ev)
             self._account()
             ops["create"] += 1
-            if self.hw_refcount == 0:  # x86_reserve_hardware: reserve_ds_buffers
-                self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
-            self.hw_refcount += 1
+            self.get_hardware()
             if leader is not None:
                 ev.group = leader.group
             elif group:
@@ -192,6 +190,18 @@ class Host(VcpuThreads):
         else:
             self.sched_count -= 1
         self.schedule(self.pcpus[ev.home])
+
+    def get_hardware(self, charged: bool = True) -> None:
+        """One hardware event more host-wide; the first runs x86_reserve_hardware.
+
+        ``charged=False`` for a hold whose reservation the ledger does not count: a
+        host event that predates the VM (its DS buffers were there before the guest),
+        or a unit's stand-in for the other units' events, whose one reservation the
+        parent counts (workloads/parallel.py).
+        """
+        if self.hw_refcount == 0 and charged:  # x86_reserve_hardware: reserve_ds_buffers
+            self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
+        self.hw_refcount += 1
 
     def put_hardware(self) -> None:
         """One hardware event fewer host-wide; the last runs x86_release_hardware.

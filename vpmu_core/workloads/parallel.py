@@ -120,7 +120,7 @@ def run_unit(
     stand_in = not key_held(m)
     if stand_in:
         host.sched_count += 1  # the other vCPUs' events hold the key
-        host.hw_refcount += 1  # and the DS buffers (pmc_refcount)
+        host.get_hardware(charged=False)  # and the DS buffers (pmc_refcount)
         floor = host.sched_count
         release = host.release
 
@@ -250,8 +250,7 @@ def run_units(
         # ... and reserved the DS buffers; whoever gives back the last event host-wide
         # frees them, which the units (holding for each other) did not: ours does, at
         # teardown, if every unit gave all of its events back at its own.
-        machine.host.hw_refcount += 1
-        ledger.events["ds_buffers_cpu"] += len(machine.host.pcpus)
+        machine.host.get_hardware()
         machine.units_hold = released
     results.sort(key=lambda r: r.vcpu)
     profiled = {r.vcpu for r in results}
