@@ -306,3 +306,21 @@ def test_pmc_refcount_reserves_at_the_first_hold_and_releases_at_the_last(
     assert host.ledger.events.get("ds_buffers_cpu", 0) == expected - 4
     host.put_hardware()
     assert (host.hw_refcount, host.ledger.events.get("ds_buffers_cpu", 0)) == (0, expected)
+
+
+def test_the_host_keeps_the_lowest_sched_count_a_release_left() -> None:
+    """What a unit of workloads/parallel.py reads to see its own events all gone:
+    a release-and-create leaves perf_sched_count at zero for a moment (the last count
+    is the delayed work's), and the low-water mark remembers it after the creation."""
+    m = vpmu.Machine.from_dict({**intel(), "strategy": {"name": "emulated-legacy"}})
+    host, cpu = m.host, m.vcpus[0]
+    assert host.sched_low is None
+    cpu.wrmsr(GLOBAL_CTRL, 0x3)
+    cpu.wrmsr(EVTSEL0 + 1, INSTRUCTIONS_EN)
+    cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN)
+    assert (host.sched_count, host.sched_low) == (2, None)
+    cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN | 1)  # release (2 -> 1) + create (1 -> 2)
+    assert (host.sched_count, host.sched_low) == (2, 1)
+    cpu.wrmsr(EVTSEL0 + 1, 0)  # the event of PMC1 goes: 2 -> 1
+    cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN | 2)  # 1 stays, for the delayed work
+    assert (host.sched_count, host.sched_low) == (2, 1)

@@ -71,6 +71,9 @@ class Host(VcpuThreads):
         self.pcpus = [PCpu(i, self.gp, self.fixed) for i in range(cfg.pcpus)]
         self.now_ns = 0.0
         self.sched_count = 0  # perf_sched_count: accounted events
+        # The lowest perf_sched_count a release has left (None: none yet): whether the
+        # key could have gone off mid-run, as a unit of workloads/parallel.py asks.
+        self.sched_low: int | None = None
         # pmc_refcount (arch/x86/events/core.c): live hardware events host-wide. Crossing
         # zero runs x86_reserve_hardware / x86_release_hardware, which allocate or free
         # every possible CPU's DS, PEBS and BTS buffers and map them in or out of the
@@ -189,6 +192,8 @@ class Host(VcpuThreads):
                 self._disable_at = self.now_ns + SCHED_DISABLE_DELAY_NS
         else:
             self.sched_count -= 1
+        if self.sched_low is None or self.sched_count < self.sched_low:
+            self.sched_low = self.sched_count
         self.schedule(self.pcpus[ev.home])
 
     def get_hardware(self, charged: bool = True) -> None:

@@ -121,21 +121,12 @@ def run_unit(
     if stand_in:
         host.sched_count += 1  # the other vCPUs' events hold the key
         host.get_hardware(charged=False)  # and the DS buffers (pmc_refcount)
-        floor = host.sched_count
-        release = host.release
-
-        def watched(ev: Any) -> None:
-            release(ev)
-            if host.sched_count < floor + 1:
-                raise KeyDropped(f"vCPUs {vcpus}: every guest host event released mid-run")
-
+    floor = host.sched_count  # the stand-in's hold alone: none of the unit's own events
     before = m.ledger.as_dict()
-    if stand_in:
-        host.release = watched  # type: ignore[method-assign]
     results = simulate(m, vcpus, progress)
-    if stand_in:
-        del host.release  # teardown releases everything, as in the full run
-    m.teardown()
+    if stand_in and host.sched_low is not None and host.sched_low <= floor:
+        raise KeyDropped(f"vCPUs {vcpus}: every guest host event released mid-run")
+    m.teardown()  # releases everything, as in the full run
     left = host.hw_refcount - int(stand_in)
     m.finish()
     delta = ledger_delta(m.ledger.as_dict(), before)
