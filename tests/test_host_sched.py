@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vpmu_core as vpmu
-from vpmu_core.host import PROFILER, WATCHDOG
+from vpmu_core.host import PROFILER, WATCHDOG, HostEvent
 from vpmu_core.workloads.perf import simulate
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -324,3 +324,19 @@ def test_the_host_keeps_the_lowest_sched_count_a_release_left() -> None:
     cpu.wrmsr(EVTSEL0 + 1, 0)  # the event of PMC1 goes: 2 -> 1
     cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN | 2)  # 1 stays, for the delayed work
     assert (host.sched_count, host.sched_low) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "parsed"),
+    [
+        ("gp", (-1, True, False)),
+        ("fixed:1", (1, True, False)),
+        ("fixed-only:3", (3, False, False)),
+        ("metrics", (-1, False, True)),
+    ],
+)
+def test_a_host_event_parses_its_constraint_once(
+    constraint: str, parsed: tuple[int, bool, bool]
+) -> None:
+    ev = HostEvent(0xC0, constraint=constraint)
+    assert (ev.fixed, ev.gp_ok, ev.metric) == parsed

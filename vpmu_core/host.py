@@ -180,8 +180,7 @@ class Host(VcpuThreads):
         A fixed-counter event's release is its own mechanism: costs.md §1b measured it
         at 2 ms against 30 µs for a GP one.
         """
-        fixed = ev.constraint.startswith("fixed")
-        self.ledger.perf_ops["release_fixed" if fixed else "release"] += 1
+        self.ledger.perf_ops["release_fixed" if ev.fixed >= 0 else "release"] += 1
         self.put_hardware()
         ctx = self._context_of(ev)
         if ev in ctx:
@@ -288,17 +287,12 @@ class Host(VcpuThreads):
         The task context is the running thread's; paused (OFF) events are not candidates.
         """
         cur = cpu.current
-        task = self.tasks.get(cur.index, []) if cur is not None else []
-        task_rot = self._task_rotation.get(cur.index, 0) if cur is not None else 0
-        order: list[HostEvent] = []
-        for pinned in (True, False):
-            for ctx, rot in ((cpu.events, cpu.rotation), (task, task_rot)):
-                evs = [e for e in ctx if e.pinned == pinned and not e.paused]
-                if not pinned and evs:
-                    r = rot % len(evs)
-                    evs = evs[r:] + evs[:r]
-                order += evs
-        return order
+        cpu_pinned, cpu_flexible = _enabled(cpu.events, cpu.rotation)
+        if cur is None:
+            return cpu_pinned + cpu_flexible
+        task = self.tasks.get(cur.index, [])
+        task_pinned, task_flexible = _enabled(task, self._task_rotation.get(cur.index, 0))
+        return cpu_pinned + task_pinned + cpu_flexible + task_flexible
 
     def schedule(self, cpu: PCpu) -> None:
         """Assign counters to the candidates in priority order, each group all or nothing.
@@ -317,16 +311,16 @@ class Host(VcpuThreads):
             taken_fixed: list[int] = []
             ok = True
             for ev in members:
-                if ev.constraint == METRICS:  # a topdown metric: no counter of its own
+                if ev.metric:  # a topdown metric: no counter of its own
                     ev.counter = METRICS
                     continue
-                if ev.constraint.startswith(("fixed:", "fixed-only:")):
-                    n = int(ev.constraint.partition(":")[2])
+                n = ev.fixed
+                if n >= 0:
                     if n in free_fixed and n not in taken_fixed:
                         taken_fixed.append(n)
                         ev.counter = f"fixed{n}"
                         continue
-                    if ev.constraint.startswith("fixed-only:"):  # e.g. SLOTS: no GP fallback
+                    if not ev.gp_ok:  # e.g. SLOTS: no GP fallback
                         ok = False
                         break
                 avail = [c for c in free_gp if c not in taken_gp]
@@ -335,7 +329,7 @@ class Host(VcpuThreads):
                     break
                 taken_gp.append(avail[0])
                 ev.counter = f"gp{avail[0]}"
-            if members[0].constraint == METRICS:  # metrics whose slots leader is gone
+            if members[0].metric:  # metrics whose slots leader is gone
                 ok = False
             for ev in members:
                 self._set_running(ev, ok)
@@ -423,3 +417,17 @@ class Host(VcpuThreads):
                     self._task_rotation[cur.index] = self._task_rotation.get(cur.index, 0) + 1
                 self.ledger.events["host_mux_rotation"] += 1
                 self.schedule(cpu)
+
+
+def _enabled(ctx: list[HostEvent], rotation: int) -> tuple[list[HostEvent], list[HostEvent]]:
+    """A context's enabled events, pinned then flexible, the flexible rotated ``rotation``
+    places (perf_rotate_context moves the first flexible group to the end)."""
+    pinned: list[HostEvent] = []
+    flexible: list[HostEvent] = []
+    for ev in ctx:
+        if not ev.paused:
+            (pinned if ev.pinned else flexible).append(ev)
+    if flexible:
+        r = rotation % len(flexible)
+        flexible = flexible[r:] + flexible[:r]
+    return pinned, flexible
