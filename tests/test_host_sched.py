@@ -167,16 +167,19 @@ def test_register_masks_counters_only_for_the_running_thread() -> None:
     assert cpu0.masked_gp == 0
 
 
-def test_independent_host_contexts() -> None:
+def test_a_vcpu_alone_on_its_pcpu_sees_no_other_host_context() -> None:
     def host(vcpus: int, **cfg: Any) -> Any:
         return vpmu.Machine.from_dict({**intel(**cfg), "machine": {"vcpus": vcpus}})
 
     m = host(2, pcpus=2)
-    assert m.host.independent(m.vcpus[0], m.vcpus[1])
-    m = host(2, pcpus=1)
-    assert not m.host.independent(m.vcpus[0], m.vcpus[1])
+    assert m.host.alone(m.vcpus[0]) and m.host.alone(m.vcpus[1])
+    m = host(3, pcpus=2)  # vCPUs 0 and 2 share pCPU 0
+    assert [m.host.alone(v) for v in m.vcpus] == [False, True, False]
     m = host(2, pcpus=2, migrate_every_slices=1)
-    assert not m.host.independent(m.vcpus[0], m.vcpus[1])
+    assert not m.host.alone(m.vcpus[0]) and not m.host.alone(m.vcpus[1])
+    m = host(2, pcpus=2)  # a guest event in pCPU 1's cpu context would be vCPU 0's too
+    m.host.pcpus[1].events.append(HostEvent(0xC0, vcpu=m.vcpus[0]))
+    assert [m.host.alone(v) for v in m.vcpus] == [True, False]
 
 
 # ------------------------------------------------ more vCPUs than pCPUs, end to end

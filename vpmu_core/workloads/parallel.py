@@ -72,11 +72,7 @@ _SIMULATE: Any = None
 def can_shard(machine: Machine, vcpus: list[int]) -> bool:
     """Whether ``vcpus`` may run in separate machines: the strategy declares it safe
     (``Strategy.shardable``) and the host keeps them apart (see the module docstring)."""
-    strategy = machine.strategy
-    host = machine.host
-    if not strategy.shardable:
-        return False
-    return not host.cfg.migrate_every_slices and len(machine.vcpus) <= len(host.pcpus)
+    return machine.strategy.shardable and all(machine.host.alone(v) for v in machine.vcpus)
 
 
 def key_held(machine: Machine) -> bool:
