@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from .host_pmu import HostPmu
     from .ledger import Ledger
     from .port import VcpuPort
-    from .strategy import Strategy
 
 __all__ = ["GUEST", "METRICS", "PROFILER", "SLOTS", "WATCHDOG", "Host", "HostEvent", "PCpu"]
 
@@ -63,6 +62,7 @@ class Host(VcpuThreads):
     """The host of one machine. Built by :class:`~vpmu_core.machine.Machine`."""
 
     def __init__(self, cfg: HostConfig, pmu: HostPmu, ledger: Ledger) -> None:
+        super().__init__()
         self.cfg = cfg
         self.pmu = pmu
         self.ledger = ledger
@@ -81,13 +81,7 @@ class Host(VcpuThreads):
         self.hw_refcount = 0
         self._disable_at: float | None = None
         self._group = 0
-        self.placement: dict[int, int] = {}
-        self.vcpus: list[VcpuPort] = []
-        self.tasks: dict[int, list[HostEvent]] = {}  # vCPU index -> its thread's task context
         self._task_rotation: dict[int, int] = {}
-        self._off_ns: dict[int, float] = {}  # time each thread spent off its pCPU
-        self._off_since: dict[int, float] = {}
-        self._ran_on: dict[int, int] = {}  # the pCPU each thread last ran on
         # The pCPUs whose own boundaries (mux rotation) this model runs; None: all.
         # A shard or a symmetry class runs only its vCPUs' pCPUs, so a pCPU's
         # rotations are counted by exactly one machine (workloads/parallel.py).
@@ -98,8 +92,6 @@ class Host(VcpuThreads):
         self._next_slice = self.slice_ns
         self._next_mux = self.mux_ns
         self._next_tick = self.tick_ns
-        self._slices = 0
-        self.listener: Strategy | None = None  # hears vCPU switches; set by the machine
         for cpu in self.pcpus:
             # Host events predate the VM: they hold perf_sched_events (no flip charged
             # to the guest), which is why the first guest creation is cheap with the

@@ -45,18 +45,21 @@ class PCpu:
 class VcpuThreads:
     """The thread side of :class:`~vpmu_core.host.Host`: placement, switches, migrations."""
 
+    # the host's, set by Host.__init__
     cfg: HostConfig
     ledger: Ledger
     pcpus: list[PCpu]
     now_ns: float
-    placement: dict[int, int]
-    vcpus: list[VcpuPort]
-    tasks: dict[int, list[HostEvent]]
-    listener: Strategy | None
-    _off_ns: dict[int, float]
-    _off_since: dict[int, float]
-    _ran_on: dict[int, int]
-    _slices: int
+
+    def __init__(self) -> None:
+        self.placement: dict[int, int] = {}  # vCPU index -> the pCPU its thread is on
+        self.vcpus: list[VcpuPort] = []
+        self.tasks: dict[int, list[HostEvent]] = {}  # vCPU index -> its thread's task context
+        self._off_ns: dict[int, float] = {}  # time each thread spent off its pCPU
+        self._off_since: dict[int, float] = {}
+        self._ran_on: dict[int, int] = {}  # the pCPU each thread last ran on
+        self._slices = 0
+        self.listener: Strategy | None = None  # hears vCPU switches; set by the machine
 
     if TYPE_CHECKING:
 
