@@ -105,23 +105,10 @@ def compare(
         out.print(f"plot written to {plot}", highlight=False)
 
 
-def figure(value: float | None, unit: str) -> str:
-    """A published or modelled figure in its unit: ``4.24%``, ``400 ns``, ``5,198 samples``."""
-    from ..units import count, duration, percent
-
-    if value is None:
-        return "n/a"
-    if unit == "%":
-        return percent(value)
-    if unit == "ns":
-        return duration(value)
-    return f"{count(value)} {unit}".rstrip()
-
-
 def _print_table(table: Any) -> None:
     """The model's figures beside the published ones, with each relative error; a
     row names its metric and unit, and its source is printed under the table."""
-    from ..units import signed_percent
+    from ..units import figure, signed_percent
 
     rows = []
     sources: dict[str, str] = {}

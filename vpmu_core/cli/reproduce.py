@@ -149,8 +149,7 @@ def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> No
 
 
 def _print_figures(figs: list[Any]) -> None:
-    from ..units import signed_percent
-    from .compare import figure
+    from ..units import figure, signed_percent
 
     rows = [
         [
@@ -168,7 +167,7 @@ def _print_figures(figs: list[Any]) -> None:
 
 
 def _print_sensitivity(result: Any) -> None:
-    from .compare import figure
+    from ..units import figure
 
     rows = []
     for fs in result.figures:
