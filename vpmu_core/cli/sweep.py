@@ -148,7 +148,7 @@ def _print_sweep(config: str, grid: Any, rows: list[dict[str, Any]]) -> None:
             "per operation" if per_op else "overhead",
             (lambda r: duration(r["ns_per_operation"]))
             if per_op
-            else (lambda r: percent(r["overhead_pct"])),
+            else (lambda r: percent(r["steady_pct"])),
         ),
         ("one-time", lambda r: duration(r["one_time_ns"]) if r["one_time_ns"] else "-"),
         ("mostly", lambda r: r["dominant"] or "-"),
