@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError, VpmuError
-from .common import Sets, Verbose, _fail, app, err, out
+from .common import OutFile, Sets, Verbose, _fail, app, err, out, output
 from .progress import Progress
 
 
@@ -26,7 +26,7 @@ def reproduce(
     ] = None,
     sets: Sets = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="write every figure (or the sensitivity) here")
+        OutFile, output("--json", "write every figure (or the sensitivity) here")
     ] = None,
     sensitivity: Annotated[
         bool,
