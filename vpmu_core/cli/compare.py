@@ -8,18 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import VpmuError
-from .common import (
-    ConfigArg,
-    OutFile,
-    Sets,
-    Verbose,
-    _fail,
-    app,
-    check_outputs,
-    err,
-    out,
-    output,
-)
+from .common import ConfigArg, OutFile, Sets, Verbose, _fail, app, check_outputs, err, out, output
 from .progress import Progress
 from .tables import print_grid
 

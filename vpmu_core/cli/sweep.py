@@ -9,18 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import VpmuError
-from .common import (
-    ConfigArg,
-    OutFile,
-    Sets,
-    Verbose,
-    _fail,
-    app,
-    check_outputs,
-    err,
-    out,
-    output,
-)
+from .common import ConfigArg, OutFile, Sets, Verbose, _fail, app, check_outputs, err, out, output
 from .progress import Progress
 from .tables import print_whole
 
