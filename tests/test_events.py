@@ -336,3 +336,29 @@ def test_a_trace_runs_perf_spellings() -> None:
     m = machine(INTEL, workload={"kind": "trace", "text": "run 1 ref-cycle"})
     with pytest.raises(ConfigError, match=r"^trace line 1 = 'ref-cycle': unknown event; did"):
         vpmu.run(m.config)
+
+
+def test_a_catalog_reads_its_format_once_and_a_driver_builds_its_catalog_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Events are parsed at every counter a guest driver programs: the format terms'
+    bits and the driver's catalog are built once, not per parse."""
+    from vpmu_core import events
+
+    reads: list[str] = []
+    real = events._FIELD
+
+    class Counted:
+        def fullmatch(self, text: str) -> Any:
+            reads.append(text)
+            return real.fullmatch(text)
+
+    monkeypatch.setattr(events, "_FIELD", Counted())
+    catalog = _catalog(INTEL)
+    for spelling in ("r01c2", "cpu/event=0xc0,cmask=2/", "r4300c0"):
+        catalog.parse(spelling)
+    assert len(reads) == len(catalog.event_format)
+    m = machine(INTEL)
+    driver = m.guest_driver(m.vcpus[0])
+    assert driver.catalog is driver.catalog
+    assert driver.event("ref-cycles") == catalog.parse("ref-cycles")

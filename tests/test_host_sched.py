@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vpmu_core as vpmu
-from vpmu_core.host import PROFILER, WATCHDOG
+from vpmu_core.host import PROFILER, WATCHDOG, HostEvent
 from vpmu_core.workloads.perf import simulate
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -167,16 +167,19 @@ def test_register_masks_counters_only_for_the_running_thread() -> None:
     assert cpu0.masked_gp == 0
 
 
-def test_independent_host_contexts() -> None:
+def test_a_vcpu_alone_on_its_pcpu_sees_no_other_host_context() -> None:
     def host(vcpus: int, **cfg: Any) -> Any:
         return vpmu.Machine.from_dict({**intel(**cfg), "machine": {"vcpus": vcpus}})
 
     m = host(2, pcpus=2)
-    assert m.host.independent(m.vcpus[0], m.vcpus[1])
-    m = host(2, pcpus=1)
-    assert not m.host.independent(m.vcpus[0], m.vcpus[1])
+    assert m.host.alone(m.vcpus[0]) and m.host.alone(m.vcpus[1])
+    m = host(3, pcpus=2)  # vCPUs 0 and 2 share pCPU 0
+    assert [m.host.alone(v) for v in m.vcpus] == [False, True, False]
     m = host(2, pcpus=2, migrate_every_slices=1)
-    assert not m.host.independent(m.vcpus[0], m.vcpus[1])
+    assert not m.host.alone(m.vcpus[0]) and not m.host.alone(m.vcpus[1])
+    m = host(2, pcpus=2)  # a guest event in pCPU 1's cpu context would be vCPU 0's too
+    m.host.pcpus[1].events.append(HostEvent(0xC0, vcpu=m.vcpus[0]))
+    assert [m.host.alone(v) for v in m.vcpus] == [True, False]
 
 
 # ------------------------------------------------ more vCPUs than pCPUs, end to end
@@ -289,3 +292,54 @@ def test_sharing_a_pcpu_never_changes_what_a_vcpu_counts(ops: list[Any], strateg
     for a, b in zip(shared.vcpus, apart.vcpus, strict=True):
         assert [a.rdmsr(PMC0 + i) for i in range(4)] == [b.rdmsr(PMC0 + i) for i in range(4)]
     assert "guest_event_sched_out" not in shared.ledger.events
+
+
+@pytest.mark.parametrize(("charged", "expected"), [(True, 8), (False, 4)])
+def test_pmc_refcount_reserves_at_the_first_hold_and_releases_at_the_last(
+    charged: bool, expected: int
+) -> None:
+    """x86_reserve_hardware runs as pmc_refcount leaves zero and x86_release_hardware
+    as it returns there, each over every CPU; an uncharged first hold (an event older
+    than the VM) reserves without the ledger counting it, a nested hold does nothing."""
+    host = vpmu.Machine.from_dict(intel(pcpus=4)).host
+    assert host.hw_refcount == 0
+    host.get_hardware(charged=charged)
+    host.get_hardware()  # nested: the buffers are already there
+    host.put_hardware()
+    assert host.ledger.events.get("ds_buffers_cpu", 0) == expected - 4
+    host.put_hardware()
+    assert (host.hw_refcount, host.ledger.events.get("ds_buffers_cpu", 0)) == (0, expected)
+
+
+def test_the_host_keeps_the_lowest_sched_count_a_release_left() -> None:
+    """What a unit of workloads/parallel.py reads to see its own events all gone:
+    a release-and-create leaves perf_sched_count at zero for a moment (the last count
+    is the delayed work's), and the low-water mark remembers it after the creation."""
+    m = vpmu.Machine.from_dict({**intel(), "strategy": {"name": "emulated-legacy"}})
+    host, cpu = m.host, m.vcpus[0]
+    assert host.sched_low is None
+    cpu.wrmsr(GLOBAL_CTRL, 0x3)
+    cpu.wrmsr(EVTSEL0 + 1, INSTRUCTIONS_EN)
+    cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN)
+    assert (host.sched_count, host.sched_low) == (2, None)
+    cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN | 1)  # release (2 -> 1) + create (1 -> 2)
+    assert (host.sched_count, host.sched_low) == (2, 1)
+    cpu.wrmsr(EVTSEL0 + 1, 0)  # the event of PMC1 goes: 2 -> 1
+    cpu.wrmsr(EVTSEL0, INSTRUCTIONS_EN | 2)  # 1 stays, for the delayed work
+    assert (host.sched_count, host.sched_low) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "parsed"),
+    [
+        ("gp", (-1, True, False)),
+        ("fixed:1", (1, True, False)),
+        ("fixed-only:3", (3, False, False)),
+        ("metrics", (-1, False, True)),
+    ],
+)
+def test_a_host_event_parses_its_constraint_once(
+    constraint: str, parsed: tuple[int, bool, bool]
+) -> None:
+    ev = HostEvent(0xC0, constraint=constraint)
+    assert (ev.fixed, ev.gp_ok, ev.metric) == parsed

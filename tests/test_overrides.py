@@ -25,7 +25,7 @@ from vpmu_core.overrides import (
     split_values,
     value,
 )
-from vpmu_core.units import duration, event, percent
+from vpmu_core.units import duration, event, figure, percent, time_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTER = ROOT / "tests" / "configs" / "one-write.toml"
@@ -97,6 +97,15 @@ def test_one_number_format() -> None:
     assert duration(2496.0) == "2.50 µs"
     assert event((0xC0, 0x00)) == "0xC0/0x00"
     assert event((0xC0, 0x00), {"instructions": [(0xC0, 0x00)]}) == "instructions"
+    # one time table for the text and the tornado charts' axes
+    assert [time_unit(ns) for ns in (85e6, 999.0, 0.5, -2e9)] == [
+        (1e6, "ms"),
+        (1.0, "ns"),
+        (1.0, "ns"),
+        (1e9, "s"),
+    ]
+    assert figure(4.2412, "%") == "4.24%" and figure(400.0, "ns") == "400 ns"
+    assert figure(5198, "samples") == "5,198 samples" and figure(None, "ns") == "n/a"
 
 
 def cli(*args: str) -> tuple[int, str]:

@@ -65,7 +65,10 @@ def test_a_refusing_strategy_is_an_na_row_at_that_point_only() -> None:
     ]
     assert rows[1]["n/a"].startswith("host.version = 2: the mediated PMU needs an Intel host")
     # a handful of operations: time per operation, not a share of nominal guest time
-    assert rows[0]["ns_per_operation"] == rows[0]["overhead_ns"] == 2496.0
+    assert rows[0]["ns_per_operation"] == rows[0]["steady_ns"] == 2496.0
+    # the steady state by compare's names; the total (one-time included) is total_ns
+    assert "overhead_ns" not in rows[0]
+    assert rows[0]["total_ns"] == rows[0]["steady_ns"] + rows[0]["one_time_ns"]
 
 
 def _four_points() -> sw.Plan:
@@ -107,6 +110,10 @@ def test_resume_skips_the_points_it_has(tmp_path: Path) -> None:
     other = sw.plan(REGISTER, ["workload.writes=1,2,3"], sets=["workload.gap_us=5"])
     with pytest.raises(ConfigError, match="resume the same sweep"):
         sw.read_resume(path, other)
+    # rows of vpmu-sweep/1 named the steady state overhead_ns: not mixed with today's
+    path.write_text(sw.to_json(grid, first[:2]).replace(sw.FORMAT, "vpmu-sweep/1"))
+    with pytest.raises(ConfigError, match=r"not a vpmu sweep JSON \(vpmu-sweep/2\)"):
+        sw.read_resume(path, grid)
 
 
 def test_csv_has_one_line_per_point_and_strategy(tmp_path: Path) -> None:
@@ -115,7 +122,8 @@ def test_csv_has_one_line_per_point_and_strategy(tmp_path: Path) -> None:
     lines = sw.to_csv(grid, rows).splitlines()
     head = lines[0].split(",")
     assert head[:3] == ["point", "workload.writes", "strategy"]
-    assert {"overhead_ns", "overhead_pct", "exits.wrmsr:eventsel", "perf_ops.create"} <= set(head)
+    assert {"steady_ns", "steady_pct", "exits.wrmsr:eventsel", "perf_ops.create"} <= set(head)
+    assert "overhead_ns" not in head and "overhead_pct" not in head
     assert {"pmis", "count_error_pct", "samples_lost", "one_time_ns"} & set(head)
     assert [line.split(",")[:3] for line in lines[1:]] == [
         ["1", "1", "emulated-legacy"],

@@ -184,11 +184,6 @@ class Backend:
         vcpu.pmu.load(states[self.name])
 
     @classmethod
-    def event_names(cls) -> list[str]:
-        """Event names ``retire`` and workloads accept on this backend."""
-        return []
-
-    @classmethod
     def event_table(cls, config: Any) -> dict[str, tuple[EventKey, ...]]:
         """perf's generic names on the PMU ``config`` describes, and what they encode."""
         pmu: Any = getattr(cls, "Pmu", None)
@@ -227,7 +222,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 OPTIONAL: dict[str, tuple[str, ...]] = {
     "backend": (
-        "event_names",
         "event_table",
         "conformance_configs",
         "check",

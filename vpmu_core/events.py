@@ -28,6 +28,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .caps import Caps
@@ -111,8 +112,10 @@ class Catalog:
         terms = ",".join(t for t, _ in self.event_format)
         return f"unknown event; {hint}known: {', '.join(known)}; or raw rNNNN / cpu/{terms}/"
 
+    @cached_property
     def _fields(self) -> dict[str, list[int]]:
-        """Format term -> the config bits it fills, low bit first (sysfs order)."""
+        """Format term -> the config bits it fills, low bit first (sysfs order); read
+        once per catalog (a bad format is the backend's error at the first raw event)."""
         out: dict[str, list[int]] = {}
         for term, spec in self.event_format:
             m = _FIELD.fullmatch(spec)
@@ -126,7 +129,7 @@ class Catalog:
         return out
 
     def _terms(self, body: str) -> int:
-        fields = self._fields()
+        fields = self._fields
         config = 0
         for item in filter(None, (t.strip() for t in body.split(","))):
             term, eq, val = item.partition("=")
@@ -149,7 +152,7 @@ class Catalog:
         return config
 
     def _from_config(self, config: int) -> EventSpec:
-        fields = self._fields()
+        fields = self._fields
         config &= self.raw_event_mask
         select = _gather(config, fields.get("event", list(range(8))))
         umask = _gather(config, fields.get("umask", list(range(8, 16))))

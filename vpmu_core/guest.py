@@ -126,12 +126,9 @@ class GuestDriver:
         caps = vcpu.pmu.caps
         self.gp_counters = caps.gp_counters
         self.fixed_counters = caps.fixed_counters
-
-    @property
-    def catalog(self) -> Catalog:
-        """perf's spellings on this PMU (:mod:`vpmu_core.events`)."""
-        pmu = self.vcpu.pmu
-        return catalog_of(pmu.events, pmu.caps)
+        # perf's spellings on this PMU (:mod:`vpmu_core.events`), built once: the
+        # driver reads an event name at every counter it programs
+        self.catalog: Catalog = catalog_of(vcpu.pmu.events, caps)
 
     def event(self, spelling: str | EventSpec) -> EventSpec:
         """``spelling`` as perf reads it on this PMU; ValueError (one line) if unknown."""

@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from .host_pmu import HostPmu
     from .ledger import Ledger
     from .port import VcpuPort
-    from .strategy import Strategy
 
 __all__ = ["GUEST", "METRICS", "PROFILER", "SLOTS", "WATCHDOG", "Host", "HostEvent", "PCpu"]
 
@@ -63,6 +62,7 @@ class Host(VcpuThreads):
     """The host of one machine. Built by :class:`~vpmu_core.machine.Machine`."""
 
     def __init__(self, cfg: HostConfig, pmu: HostPmu, ledger: Ledger) -> None:
+        super().__init__()
         self.cfg = cfg
         self.pmu = pmu
         self.ledger = ledger
@@ -71,6 +71,9 @@ class Host(VcpuThreads):
         self.pcpus = [PCpu(i, self.gp, self.fixed) for i in range(cfg.pcpus)]
         self.now_ns = 0.0
         self.sched_count = 0  # perf_sched_count: accounted events
+        # The lowest perf_sched_count a release has left (None: none yet): whether the
+        # key could have gone off mid-run, as a unit of workloads/parallel.py asks.
+        self.sched_low: int | None = None
         # pmc_refcount (arch/x86/events/core.c): live hardware events host-wide. Crossing
         # zero runs x86_reserve_hardware / x86_release_hardware, which allocate or free
         # every possible CPU's DS, PEBS and BTS buffers and map them in or out of the
@@ -78,13 +81,7 @@ class Host(VcpuThreads):
         self.hw_refcount = 0
         self._disable_at: float | None = None
         self._group = 0
-        self.placement: dict[int, int] = {}
-        self.vcpus: list[VcpuPort] = []
-        self.tasks: dict[int, list[HostEvent]] = {}  # vCPU index -> its thread's task context
         self._task_rotation: dict[int, int] = {}
-        self._off_ns: dict[int, float] = {}  # time each thread spent off its pCPU
-        self._off_since: dict[int, float] = {}
-        self._ran_on: dict[int, int] = {}  # the pCPU each thread last ran on
         # The pCPUs whose own boundaries (mux rotation) this model runs; None: all.
         # A shard or a symmetry class runs only its vCPUs' pCPUs, so a pCPU's
         # rotations are counted by exactly one machine (workloads/parallel.py).
@@ -95,8 +92,6 @@ class Host(VcpuThreads):
         self._next_slice = self.slice_ns
         self._next_mux = self.mux_ns
         self._next_tick = self.tick_ns
-        self._slices = 0
-        self.listener: Strategy | None = None  # hears vCPU switches; set by the machine
         for cpu in self.pcpus:
             # Host events predate the VM: they hold perf_sched_events (no flip charged
             # to the guest), which is why the first guest creation is cheap with the
@@ -107,12 +102,12 @@ class Host(VcpuThreads):
                     cpu.events, cpu.index, HostEvent(0x3C, constraint="fixed:1", owner=WATCHDOG)
                 )
                 self.sched_count += 1
-                self.hw_refcount += 1
+                self.get_hardware(charged=False)
             for i, _ in enumerate(cfg.perf_record):
                 ev = HostEvent(0x100 + i, pinned=False, owner=PROFILER)
                 self._add(cpu.events, cpu.index, ev)
                 self.sched_count += 1
-                self.hw_refcount += 1
+                self.get_hardware(charged=False)
             self.schedule(cpu)
 
     # ------------------------------------------------------- perf API
@@ -156,9 +151,7 @@ class Host(VcpuThreads):
             self._add(task, pcpu, ev)
             self._account()
             ops["create"] += 1
-            if self.hw_refcount == 0:  # x86_reserve_hardware: reserve_ds_buffers
-                self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
-            self.hw_refcount += 1
+            self.get_hardware()
             if leader is not None:
                 ev.group = leader.group
             elif group:
@@ -179,8 +172,7 @@ class Host(VcpuThreads):
         A fixed-counter event's release is its own mechanism: costs.md §1b measured it
         at 2 ms against 30 µs for a GP one.
         """
-        fixed = ev.constraint.startswith("fixed")
-        self.ledger.perf_ops["release_fixed" if fixed else "release"] += 1
+        self.ledger.perf_ops["release_fixed" if ev.fixed >= 0 else "release"] += 1
         self.put_hardware()
         ctx = self._context_of(ev)
         if ev in ctx:
@@ -191,7 +183,21 @@ class Host(VcpuThreads):
                 self._disable_at = self.now_ns + SCHED_DISABLE_DELAY_NS
         else:
             self.sched_count -= 1
+        if self.sched_low is None or self.sched_count < self.sched_low:
+            self.sched_low = self.sched_count
         self.schedule(self.pcpus[ev.home])
+
+    def get_hardware(self, charged: bool = True) -> None:
+        """One hardware event more host-wide; the first runs x86_reserve_hardware.
+
+        ``charged=False`` for a hold whose reservation the ledger does not count: a
+        host event that predates the VM (its DS buffers were there before the guest),
+        or a unit's stand-in for the other units' events, whose one reservation the
+        parent counts (workloads/parallel.py).
+        """
+        if self.hw_refcount == 0 and charged:  # x86_reserve_hardware: reserve_ds_buffers
+            self.ledger.events["ds_buffers_cpu"] += len(self.pcpus)
+        self.hw_refcount += 1
 
     def put_hardware(self) -> None:
         """One hardware event fewer host-wide; the last runs x86_release_hardware.
@@ -273,17 +279,12 @@ class Host(VcpuThreads):
         The task context is the running thread's; paused (OFF) events are not candidates.
         """
         cur = cpu.current
-        task = self.tasks.get(cur.index, []) if cur is not None else []
-        task_rot = self._task_rotation.get(cur.index, 0) if cur is not None else 0
-        order: list[HostEvent] = []
-        for pinned in (True, False):
-            for ctx, rot in ((cpu.events, cpu.rotation), (task, task_rot)):
-                evs = [e for e in ctx if e.pinned == pinned and not e.paused]
-                if not pinned and evs:
-                    r = rot % len(evs)
-                    evs = evs[r:] + evs[:r]
-                order += evs
-        return order
+        cpu_pinned, cpu_flexible = _enabled(cpu.events, cpu.rotation)
+        if cur is None:
+            return cpu_pinned + cpu_flexible
+        task = self.tasks.get(cur.index, [])
+        task_pinned, task_flexible = _enabled(task, self._task_rotation.get(cur.index, 0))
+        return cpu_pinned + task_pinned + cpu_flexible + task_flexible
 
     def schedule(self, cpu: PCpu) -> None:
         """Assign counters to the candidates in priority order, each group all or nothing.
@@ -302,16 +303,16 @@ class Host(VcpuThreads):
             taken_fixed: list[int] = []
             ok = True
             for ev in members:
-                if ev.constraint == METRICS:  # a topdown metric: no counter of its own
+                if ev.metric:  # a topdown metric: no counter of its own
                     ev.counter = METRICS
                     continue
-                if ev.constraint.startswith(("fixed:", "fixed-only:")):
-                    n = int(ev.constraint.partition(":")[2])
+                n = ev.fixed
+                if n >= 0:
                     if n in free_fixed and n not in taken_fixed:
                         taken_fixed.append(n)
                         ev.counter = f"fixed{n}"
                         continue
-                    if ev.constraint.startswith("fixed-only:"):  # e.g. SLOTS: no GP fallback
+                    if not ev.gp_ok:  # e.g. SLOTS: no GP fallback
                         ok = False
                         break
                 avail = [c for c in free_gp if c not in taken_gp]
@@ -320,7 +321,7 @@ class Host(VcpuThreads):
                     break
                 taken_gp.append(avail[0])
                 ev.counter = f"gp{avail[0]}"
-            if members[0].constraint == METRICS:  # metrics whose slots leader is gone
+            if members[0].metric:  # metrics whose slots leader is gone
                 ok = False
             for ev in members:
                 self._set_running(ev, ok)
@@ -408,3 +409,17 @@ class Host(VcpuThreads):
                     self._task_rotation[cur.index] = self._task_rotation.get(cur.index, 0) + 1
                 self.ledger.events["host_mux_rotation"] += 1
                 self.schedule(cpu)
+
+
+def _enabled(ctx: list[HostEvent], rotation: int) -> tuple[list[HostEvent], list[HostEvent]]:
+    """A context's enabled events, pinned then flexible, the flexible rotated ``rotation``
+    places (perf_rotate_context moves the first flexible group to the end)."""
+    pinned: list[HostEvent] = []
+    flexible: list[HostEvent] = []
+    for ev in ctx:
+        if not ev.paused:
+            (pinned if ev.pinned else flexible).append(ev)
+    if flexible:
+        r = rotation % len(flexible)
+        flexible = flexible[r:] + flexible[:r]
+    return pinned, flexible

@@ -6,7 +6,7 @@ guest counters) and the port names them, while only the host model schedules the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 GUEST = "guest"
@@ -49,3 +49,17 @@ class HostEvent:
     group: int = 0
     pmc: Any = None
     vcpu: Any = None
+    # ``constraint`` parsed once (host perf reschedules an event many times): the
+    # fixed counter it may take (-1: none), whether a GP counter will do, whether it
+    # is a topdown metric
+    fixed: int = field(init=False, default=-1)
+    gp_ok: bool = field(init=False, default=True)
+    metric: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        constraint = self.constraint
+        if constraint == METRICS:
+            self.metric, self.gp_ok = True, False
+        elif constraint.startswith(("fixed:", "fixed-only:")):
+            self.fixed = int(constraint.partition(":")[2])
+            self.gp_ok = constraint.startswith("fixed:")

@@ -45,18 +45,21 @@ class PCpu:
 class VcpuThreads:
     """The thread side of :class:`~vpmu_core.host.Host`: placement, switches, migrations."""
 
+    # the host's, set by Host.__init__
     cfg: HostConfig
     ledger: Ledger
     pcpus: list[PCpu]
     now_ns: float
-    placement: dict[int, int]
-    vcpus: list[VcpuPort]
-    tasks: dict[int, list[HostEvent]]
-    listener: Strategy | None
-    _off_ns: dict[int, float]
-    _off_since: dict[int, float]
-    _ran_on: dict[int, int]
-    _slices: int
+
+    def __init__(self) -> None:
+        self.placement: dict[int, int] = {}  # vCPU index -> the pCPU its thread is on
+        self.vcpus: list[VcpuPort] = []
+        self.tasks: dict[int, list[HostEvent]] = {}  # vCPU index -> its thread's task context
+        self._off_ns: dict[int, float] = {}  # time each thread spent off its pCPU
+        self._off_since: dict[int, float] = {}
+        self._ran_on: dict[int, int] = {}  # the pCPU each thread last ran on
+        self._slices = 0
+        self.listener: Strategy | None = None  # hears vCPU switches; set by the machine
 
     if TYPE_CHECKING:
 
@@ -96,15 +99,22 @@ class VcpuThreads:
         off = self._off_ns.get(vcpu.index, 0.0)
         return off if since is None else off + (self.now_ns - since)
 
-    def independent(self, a: VcpuPort, b: VcpuPort) -> bool:
-        """Whether two vCPUs' host contexts never touch: distinct pCPUs, no migration.
+    def alone(self, vcpu: VcpuPort) -> bool:
+        """Whether nothing the host does for another vCPU reaches this one's host context:
+        its thread keeps its pCPU to itself for the whole run (no migration, no other
+        thread queued there, no other vCPU's event in the pCPU's context).
 
-        Then nothing the host does for one (scheduling, rotation, thread switches)
-        changes what the other sees; only the host-wide static key couples them.
+        Then scheduling, rotation and thread switches on its pCPU are its own; only
+        the host-wide static key and pmc_refcount couple it to the others. What lets
+        a vCPU run in a machine of its own (workloads/parallel.py) or stand for its
+        symmetry class (workloads/symmetry.py).
         """
-        if a is b:
+        if self.cfg.migrate_every_slices:
             return False
-        return not self.cfg.migrate_every_slices and self.pcpu_of(a) != self.pcpu_of(b)
+        cpu = self.pcpus[self.pcpu_of(vcpu)]
+        return all(t is vcpu for t in cpu.threads) and all(
+            e.vcpu is None or e.vcpu is vcpu for e in cpu.events
+        )
 
     # ----------------------------------------------------------- time slices
     def _slice_end(self) -> None:

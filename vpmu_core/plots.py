@@ -101,7 +101,7 @@ def metric_of(rows: Sequence[dict[str, Any]]) -> tuple[str, str, float]:
     operation for a workload of a handful of operations (``key``, axis label, scale)."""
     if any(r.get("ns_per_operation") is not None for r in rows):
         return "ns_per_operation", "overhead per operation (µs, steady state)", 1e-3
-    return "overhead_pct", "overhead (% of guest time, steady state)", 1.0
+    return "steady_pct", "overhead (% of guest time, steady state)", 1.0
 
 
 def plot_sweep(

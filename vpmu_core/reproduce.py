@@ -155,18 +155,6 @@ def prepare(
     return seeds
 
 
-def figures(seed: Seed, table: Table) -> list[Figure]:
-    """A table's cells as figures, each with its run's dominant mechanism."""
-    return [
-        Figure(
-            **c.model_dump(),
-            seed=seed.name,
-            config=str(seed.path),
-        )
-        for c in table.cells
-    ]
-
-
 def run_table(
     seed: Seed,
     data: dict[str, Any] | None = None,
@@ -186,6 +174,18 @@ def run_table(
     return table
 
 
+def seed_figures(
+    seed: Seed,
+    data: dict[str, Any] | None = None,
+    plugins: PluginManager | None = None,
+    progress: Progress | None = None,
+) -> list[Figure]:
+    """One run of a seed's table as figures: what :func:`reproduce` reports and what
+    ``--sensitivity`` runs as its baseline (``data`` None) and each cost end."""
+    table = run_table(seed, data, plugins, progress)
+    return [Figure(**c.model_dump(), seed=seed.name, config=str(seed.path)) for c in table.cells]
+
+
 def runs(seeds: Sequence[Seed]) -> list[tuple[str, str, str]]:
     """(seed, row, column) of every run :func:`reproduce` makes, in order."""
     return [(s.name, r, c) for s in seeds for r, c in table_runs(s.data)]
@@ -201,7 +201,7 @@ def reproduce(
     pm = plugins or default_manager()
     found: list[Figure] = []
     for seed in seeds:
-        found += figures(seed, run_table(seed, None, pm, progress))
+        found += seed_figures(seed, None, pm, progress)
     return Reproduction(
         sets=list(sets),
         configs={s.name: str(s.path) for s in seeds},

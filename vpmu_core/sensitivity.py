@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .mechanisms import Cost
 from .overrides import apply
 from .plugins import PluginManager, default_manager
-from .reproduce import Figure, Seed, figures, run_table
+from .reproduce import Figure, Seed, seed_figures
 
 FORMAT = "vpmu-sensitivity/1"
 
@@ -155,10 +155,10 @@ def sensitivity(
         total = len(todo) + 1
         if progress is not None:
             progress(seed.name, 0, total)
-        base = figures(seed, run_table(seed, None, pm))
+        base = seed_figures(seed, None, pm)
         moved: dict[tuple[str, float], list[Figure]] = {}
         for done, (name, end, data) in enumerate(todo, start=2):
-            moved[(name, end)] = figures(seed, run_table(seed, data, pm))
+            moved[(name, end)] = seed_figures(seed, data, pm)
             if progress is not None:
                 progress(seed.name, done - 1, total)
         if progress is not None:

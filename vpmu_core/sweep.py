@@ -29,7 +29,7 @@ from .errors import ConfigError
 from .overrides import apply, configured, parse_param, strategy_label, value
 from .plugins import PluginManager, default_manager
 
-FORMAT = "vpmu-sweep/1"
+FORMAT = "vpmu-sweep/2"  # /2: the steady state is steady_ns, steady_pct (was overhead_*)
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,8 @@ def run_task(task: Task) -> dict[str, Any]:
     ]
     ops = s["operations"]
     return row | {
-        "overhead_ns": s["steady_ns"],
-        "overhead_pct": s["steady_pct"],
+        "steady_ns": s["steady_ns"],
+        "steady_pct": s["steady_pct"],
         "ns_per_operation": s["steady_ns"] / ops if ops else None,
         "one_time_ns": s["one_time_ns"],
         "total_ns": s["overhead_ns"],
@@ -251,8 +251,8 @@ def columns(sweep: Plan, rows: list[dict[str, Any]]) -> list[str]:
         "point",
         *sweep.params,
         "strategy",
-        "overhead_ns",
-        "overhead_pct",
+        "steady_ns",
+        "steady_pct",
         "ns_per_operation",
         "one_time_ns",
         "total_ns",

@@ -15,12 +15,10 @@ from pathlib import Path
 
 from .plots import _pyplot, _save
 from .sensitivity import FigureSensitivity
-from .units import duration
+from .units import TIME_NAMES, duration, time_unit
 
 #: bars drawn at most; the rest are named in a note under the chart
 MAX_BARS = 12
-_TIME = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
-TIME_UNITS = {name for _, name in _TIME}
 
 
 def slug(text: str) -> str:
@@ -37,11 +35,7 @@ def _scale(unit: str, values: list[float]) -> tuple[float, str]:
     """A time axis in the unit that reads best (ns figures span 97 ns to 85 ms)."""
     if unit != "ns":
         return 1.0, unit
-    top = max((abs(v) for v in values), default=0.0)
-    for scale, name in _TIME:
-        if top >= scale:
-            return scale, name
-    return 1.0, "ns"
+    return time_unit(max((abs(v) for v in values), default=0.0))
 
 
 #: what the axis of a figure says, by its metric (a workload's own figure: its key)
@@ -181,7 +175,7 @@ def _fmt(value: float | None, scale: float, unit: str, digits: int = 3) -> str:
     figure keeps the digits it was published with (``10.45%``)."""
     if value is None:
         return "n/a"
-    if unit in TIME_UNITS:  # a time reads best in its own unit, not the axis's
+    if unit in TIME_NAMES:  # a time reads best in its own unit, not the axis's
         return duration(value)
     v = value / scale
     text = f"{v:#.{digits}g}" if abs(v) < 10**digits else f"{v:,.0f}"

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-_TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
+#: the units a time is written in, largest first, with the nanoseconds in each
+TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
+TIME_NAMES = frozenset(name for _, name in TIME_UNITS)
 
 
 def count(n: int | float | None) -> str:
@@ -32,14 +34,22 @@ def sig3(x: float) -> str:
     return f"{x:,.{decimals}f}"
 
 
+def time_unit(ns: float) -> tuple[float, str]:
+    """The unit that reads best for ``ns`` (the largest it is one of): its size in
+    nanoseconds and its name; ``ns`` below a nanosecond."""
+    a = abs(ns)
+    for scale, unit in TIME_UNITS:
+        if a >= scale:
+            return scale, unit
+    return 1.0, "ns"
+
+
 def duration(ns: float | None) -> str:
     """A time in the unit that reads best: ``800 ns``, ``25.0 µs``, ``21.1 ms``."""
     if ns is None:
         return "-"
-    for scale, unit in _TIME_UNITS:
-        if abs(ns) >= scale:
-            return f"{sig3(ns / scale)} {unit}"
-    return f"{sig3(ns)} ns"
+    scale, unit = time_unit(ns)
+    return f"{sig3(ns / scale)} {unit}"
 
 
 def percent(pct: float | None) -> str:
@@ -54,6 +64,17 @@ def percent(pct: float | None) -> str:
 def signed_percent(pct: float | None) -> str:
     """A relative error: ``+12%``, ``-3%``."""
     return "-" if pct is None else f"{pct:+.0f}%"
+
+
+def figure(value: float | None, unit: str) -> str:
+    """A published or modelled figure in its unit: ``4.24%``, ``400 ns``, ``5,198 samples``."""
+    if value is None:
+        return "n/a"
+    if unit == "%":
+        return percent(value)
+    if unit == "ns":
+        return duration(value)
+    return f"{count(value)} {unit}".rstrip()
 
 
 def event(

@@ -246,18 +246,8 @@ def test_caps_describe_the_configured_pmu(
 
 
 def test_event_names(make_machine: Any) -> None:
-    """perf's generic events per Linux AMD event map (amd_*_perfmon_event_map)."""
-    assert type(make_machine(amd()).backend).event_names() == [
-        "branch-misses",
-        "branches",
-        "cache-misses",
-        "cache-references",
-        "cycles",
-        "instructions",
-        "ref-cycles",
-        "stalled-cycles-backend",
-        "stalled-cycles-frontend",
-    ]
+    """perf's generic events per Linux AMD event map (amd_*_perfmon_event_map): each
+    vCPU's table and the backend's are the configured map's own, never a merge."""
     common = {
         "cycles": ((0x76, 0),),
         "instructions": ((0xC0, 0),),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from loguru import logger
@@ -76,11 +76,29 @@ Sets = Annotated[
 ]
 
 
+#: a file a command writes only when asked (``--json``, ``--csv``, ``--plot``)
+OutFile = Path | None
+
+
+def output(flag: str, help: str) -> Any:
+    """The option of an :data:`OutFile`: ``Annotated[OutFile, output("--json", "...")]``.
+
+    One declaration for every command's output files; each keeps its own help, which
+    says what that command writes there. :func:`check_outputs` checks them all.
+    """
+    return typer.Option(flag, help=help)
+
+
 def check_outputs(config: Path, outputs: dict[str, Path | None]) -> None:
     """Every file a command will write, checked before it runs (``vpmu_core.output``):
-    a long run must not end in an unwritable path or over its own config."""
+    a long run must not end in an unwritable path or over its own config, nor a plot
+    in a format, or without the matplotlib, it cannot be drawn in."""
     from ..output import check_output
 
     for option, path in outputs.items():
         if path is not None:
             check_output(path, option, inputs=(config,))
+            if option == "--plot":
+                from ..plots import check_plot_path
+
+                check_plot_path(path)

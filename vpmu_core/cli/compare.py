@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import VpmuError
-from .common import ConfigArg, Sets, Verbose, _fail, app, check_outputs, err, out
+from .common import ConfigArg, OutFile, Sets, Verbose, _fail, app, check_outputs, err, out, output
 from .progress import Progress
 from .tables import print_grid
 
@@ -26,12 +25,9 @@ def compare(
             "[compare] table if it has one, else every installed strategy",
         ),
     ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="write the per-strategy summary here")
-    ] = None,
+    json_out: Annotated[OutFile, output("--json", "write the per-strategy summary here")] = None,
     plot: Annotated[
-        Path | None,
-        typer.Option("--plot", help="draw the comparison as grouped bars (.png or .svg)"),
+        OutFile, output("--plot", "draw the comparison as grouped bars (.png or .svg)")
     ] = None,
     sets: Sets = None,
     verbose: Verbose = 0,
@@ -52,10 +48,6 @@ def compare(
         check_outputs(config, {"--json": json_out, "--plot": plot})
         data, source = configured(config, sets or ())
         specs = parse_strategies(strategies) if strategies is not None else None
-        if plot is not None:
-            from ..plots import check_plot_path
-
-            check_plot_path(plot)
         table_mode = specs is None and has_table(data)
         with Progress(err, "compare") as bar:
             if table_mode:
@@ -105,23 +97,10 @@ def compare(
         out.print(f"plot written to {plot}", highlight=False)
 
 
-def figure(value: float | None, unit: str) -> str:
-    """A published or modelled figure in its unit: ``4.24%``, ``400 ns``, ``5,198 samples``."""
-    from ..units import count, duration, percent
-
-    if value is None:
-        return "n/a"
-    if unit == "%":
-        return percent(value)
-    if unit == "ns":
-        return duration(value)
-    return f"{count(value)} {unit}".rstrip()
-
-
 def _print_table(table: Any) -> None:
     """The model's figures beside the published ones, with each relative error; a
     row names its metric and unit, and its source is printed under the table."""
-    from ..units import signed_percent
+    from ..units import figure, signed_percent
 
     rows = []
     sources: dict[str, str] = {}

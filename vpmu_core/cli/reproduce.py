@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError, VpmuError
-from .common import Sets, Verbose, _fail, app, err, out
+from .common import OutFile, Sets, Verbose, _fail, app, err, out, output
 from .progress import Progress
 
 
@@ -26,7 +26,7 @@ def reproduce(
     ] = None,
     sets: Sets = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="write every figure (or the sensitivity) here")
+        OutFile, output("--json", "write every figure (or the sensitivity) here")
     ] = None,
     sensitivity: Annotated[
         bool,
@@ -149,8 +149,7 @@ def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> No
 
 
 def _print_figures(figs: list[Any]) -> None:
-    from ..units import signed_percent
-    from .compare import figure
+    from ..units import figure, signed_percent
 
     rows = [
         [
@@ -168,7 +167,7 @@ def _print_figures(figs: list[Any]) -> None:
 
 
 def _print_sensitivity(result: Any) -> None:
-    from .compare import figure
+    from ..units import figure
 
     rows = []
     for fs in result.figures:

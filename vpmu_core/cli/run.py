@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import VpmuError
-from .common import ConfigArg, Sets, Verbose, _fail, app, err, out
+from .common import ConfigArg, OutFile, Sets, Verbose, _fail, app, err, out, output
 from .progress import Progress
 from .readout import overhead_lines
 from .tables import print_whole
@@ -18,9 +18,7 @@ from .tables import print_whole
 @app.command()
 def run(
     config: ConfigArg,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write the result as JSON here")
-    ] = None,
+    json_out: Annotated[OutFile, output("--json", "also write the result as JSON here")] = None,
     sets: Sets = None,
     verbose: Verbose = 0,
 ) -> None:

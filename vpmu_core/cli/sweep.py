@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import VpmuError
-from .common import ConfigArg, Sets, Verbose, _fail, app, check_outputs, err, out
+from .common import ConfigArg, OutFile, Sets, Verbose, _fail, app, check_outputs, err, out, output
 from .progress import Progress
 from .tables import print_whole
 
@@ -50,14 +50,11 @@ def sweep(
         ),
     ] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="write every row, with the sweep, as JSON")
+        OutFile, output("--json", "write every row, with the sweep, as JSON")
     ] = None,
-    csv_out: Annotated[
-        Path | None, typer.Option("--csv", help="write one line per point and strategy")
-    ] = None,
+    csv_out: Annotated[OutFile, output("--csv", "write one line per point and strategy")] = None,
     plot: Annotated[
-        Path | None,
-        typer.Option("--plot", help="draw overhead vs the first swept key (.png or .svg)"),
+        OutFile, output("--plot", "draw overhead vs the first swept key (.png or .svg)")
     ] = None,
     resume: Annotated[
         Path | None,
@@ -86,10 +83,6 @@ def sweep(
         outputs = {"--json": json_out, "--csv": csv_out, "--plot": plot, "--resume": resume}
         check_outputs(config, outputs)
         specs = parse_strategies(strategies) if strategies is not None else None
-        if plot is not None:
-            from ..plots import check_plot_path
-
-            check_plot_path(plot)
         grid = sw.plan(config, params, specs, sets or ())
         done = sw.read_resume(resume, grid) if resume is not None else []
         runner = launchers.dask(dask, workers) if dask else launchers.local(workers)
@@ -148,7 +141,7 @@ def _print_sweep(config: str, grid: Any, rows: list[dict[str, Any]]) -> None:
             "per operation" if per_op else "overhead",
             (lambda r: duration(r["ns_per_operation"]))
             if per_op
-            else (lambda r: percent(r["overhead_pct"])),
+            else (lambda r: percent(r["steady_pct"])),
         ),
         ("one-time", lambda r: duration(r["one_time_ns"]) if r["one_time_ns"] else "-"),
         ("mostly", lambda r: r["dominant"] or "-"),

@@ -72,11 +72,7 @@ _SIMULATE: Any = None
 def can_shard(machine: Machine, vcpus: list[int]) -> bool:
     """Whether ``vcpus`` may run in separate machines: the strategy declares it safe
     (``Strategy.shardable``) and the host keeps them apart (see the module docstring)."""
-    strategy = machine.strategy
-    host = machine.host
-    if not strategy.shardable:
-        return False
-    return not host.cfg.migrate_every_slices and len(machine.vcpus) <= len(host.pcpus)
+    return machine.strategy.shardable and all(machine.host.alone(v) for v in machine.vcpus)
 
 
 def key_held(machine: Machine) -> bool:
@@ -120,22 +116,13 @@ def run_unit(
     stand_in = not key_held(m)
     if stand_in:
         host.sched_count += 1  # the other vCPUs' events hold the key
-        host.hw_refcount += 1  # and the DS buffers (pmc_refcount)
-        floor = host.sched_count
-        release = host.release
-
-        def watched(ev: Any) -> None:
-            release(ev)
-            if host.sched_count < floor + 1:
-                raise KeyDropped(f"vCPUs {vcpus}: every guest host event released mid-run")
-
+        host.get_hardware(charged=False)  # and the DS buffers (pmc_refcount)
+    floor = host.sched_count  # the stand-in's hold alone: none of the unit's own events
     before = m.ledger.as_dict()
-    if stand_in:
-        host.release = watched  # type: ignore[method-assign]
     results = simulate(m, vcpus, progress)
-    if stand_in:
-        del host.release  # teardown releases everything, as in the full run
-    m.teardown()
+    if stand_in and host.sched_low is not None and host.sched_low <= floor:
+        raise KeyDropped(f"vCPUs {vcpus}: every guest host event released mid-run")
+    m.teardown()  # releases everything, as in the full run
     left = host.hw_refcount - int(stand_in)
     m.finish()
     delta = ledger_delta(m.ledger.as_dict(), before)
@@ -250,8 +237,7 @@ def run_units(
         # ... and reserved the DS buffers; whoever gives back the last event host-wide
         # frees them, which the units (holding for each other) did not: ours does, at
         # teardown, if every unit gave all of its events back at its own.
-        machine.host.hw_refcount += 1
-        ledger.events["ds_buffers_cpu"] += len(machine.host.pcpus)
+        machine.host.get_hardware()
         machine.units_hold = released
     results.sort(key=lambda r: r.vcpu)
     profiled = {r.vcpu for r in results}

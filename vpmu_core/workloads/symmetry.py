@@ -69,10 +69,7 @@ def fingerprint(machine: Machine, index: int) -> str:
     v = machine.vcpus[index]
     host = machine.host
     cpu = host.pcpus[host.pcpu_of(v)]
-    if any(e.vcpu is not None and e.vcpu is not v for e in cpu.events) or any(
-        t is not v for t in cpu.threads
-    ):
-        # another vCPU's event on this pCPU, or another thread time-sharing it
+    if not host.alone(v):  # another thread or vCPU's event on its pCPU, or migrations
         return f"coupled:{index}"
     groups: dict[int, int] = {}
     state = [

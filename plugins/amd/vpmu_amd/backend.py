@@ -25,10 +25,6 @@ class AmdBackend(Backend):
     Pmu: ClassVar[type[AmdPmu]] = AmdPmu
 
     @classmethod
-    def event_names(cls) -> list[str]:
-        return sorted({n for m in M.EVENT_MAPS for n in event_table(m)})
-
-    @classmethod
     def event_table(cls, config: Any) -> dict[str, tuple[EventKey, ...]]:
         return event_table(config.event_map)
 

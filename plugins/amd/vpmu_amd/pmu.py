@@ -70,8 +70,6 @@ def caps_of(cfg: AmdConfig) -> Caps:
 class AmdPmu(VendorPmu):
     """AMD legacy / core-extension / PerfMonV2 PMU of one vCPU."""
 
-    events: dict[str, tuple[EventKey, ...]] = event_table("zen4")
-
     def __init__(self, vcpu: VcpuPort, cfg: AmdConfig, owner: str) -> None:
         super().__init__(vcpu)
         self.events = event_table(cfg.event_map)

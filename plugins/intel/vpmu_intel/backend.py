@@ -25,10 +25,6 @@ class IntelBackend(Backend):
     Pmu: ClassVar[type[IntelPmu]] = IntelPmu
 
     @classmethod
-    def event_names(cls) -> list[str]:
-        return sorted(event_table())
-
-    @classmethod
     def event_table(cls, config: Any) -> dict[str, tuple[EventKey, ...]]:
         # From the table itself, not IntelPmu.events: compiled (mypyc), a class's
         # attribute default is an instance-slot descriptor on the class, not the dict.
