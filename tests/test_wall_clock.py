@@ -107,3 +107,24 @@ def test_the_work_clock_is_the_model_before() -> None:
     work = vpmu.run(data)
     assert work.pmis == [941]
     assert work.cost.guest_ns == 100e6
+
+
+def test_a_timer_pending_over_a_wait_fires_once_when_the_thread_runs_again() -> None:
+    """Two vCPUs time-share one pCPU (4 ms slices) under perf stat at HZ 300, whose
+    tick period (3.33 ms) is no float multiple of itself: a tick that expired while a
+    thread waited fires once when it runs again and is forwarded past its expiry
+    (an interrupt delivered a rounding error before its grid point looped forever)."""
+    data = tomllib.loads((ROOT / "configs" / "seed-mediated-table.toml").read_text())
+    data.pop("compare")
+    data["machine"]["vcpus"], data["host"]["pcpus"] = 2, 1
+    data["guest"]["hz"] = 300
+    data["strategy"] = {"name": "emulated"}
+    data["workload"] = {
+        "kind": "perf-stat",
+        "events": ["instructions"] * 3,
+        "system_wide": True,
+        "duration_ms": 50,
+        "profile": "specint",
+    }
+    perf = vpmu.run(data).extra["perf"]
+    assert [p["ticks"] for p in perf] == [12, 12]  # 15 periods, each thread away for some

@@ -191,7 +191,8 @@ class _WallTimers:
             if tick or mux:
                 fire = self._target(p, self.defer[n])
                 if fire <= p.cycles:
-                    self._interrupt(n, max(self.defer[n], self._wall(p)), tick, mux)
+                    at = max(self.defer[n], self._wall(p), self._expiry(n, tick, mux))
+                    self._interrupt(n, at, tick, mux)
                     continue
                 end = min(end, fire)  # works until the deferred interrupt comes
             p.run_to(end)
@@ -210,21 +211,30 @@ class _WallTimers:
                 p.begin()
                 self._interrupt(n, t, tick, mux)
 
+    def _expiry(self, n: int, tick: bool, mux: bool) -> float:
+        """When the earliest of the expired timers expired (none fires before it)."""
+        t = self.tick_k[n] * self.tick_ns if tick else math.inf
+        return min(t, self.mux_k[n] * self.mux_ns if mux else math.inf)
+
     def _interrupt(self, n: int, at: float, tick: bool, mux: bool) -> None:
-        """hrtimer_interrupt delivered at guest wall time ``at``."""
+        """hrtimer_interrupt delivered at guest wall time ``at``. A timer is forwarded
+        past the time given and at least one period (it expired, so its next expiry
+        is after the last): every run moves it on, whatever the rounding."""
         p = self.perfs[n]
         now = at
         for _ in range(3):
             if tick:
                 p.tick()
                 p.charge()
-                self.tick_k[n] = math.floor(now / self.tick_ns) + 1  # forwarded from its start
+                k = math.floor(now / self.tick_ns) + 1  # forwarded from its start
+                self.tick_k[n] = max(self.tick_k[n] + 1, k)
                 now = max(now, self._wall(p))
             if mux:
                 p.rotate()
                 p.charge()
                 now = max(now, self._wall(p))
-                self.mux_k[n] = math.floor(now / self.mux_ns) + 1  # forwarded from its end
+                k = math.floor(now / self.mux_ns) + 1  # forwarded from its end
+                self.mux_k[n] = max(self.mux_k[n] + 1, k)
             tick = self.tick_k[n] * self.tick_ns <= now
             mux = self.mux_k[n] * self.mux_ns <= now
             if not (tick or mux):
