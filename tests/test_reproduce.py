@@ -273,7 +273,7 @@ def test_costs_change_a_perf_run_s_counts_so_sensitivity_reruns() -> None:
     lo = run(apply(data, [("costs.host_nmi_handler", 1000.0)]))
     hi = run(apply(data, [("costs.host_nmi_handler", 5000.0)]))
     assert lo.ledger != hi.ledger
-    assert (lo.pmis, hi.pmis) == ([941], [944])
+    assert (lo.pmis, hi.pmis) == ([744], [747])
 
 
 def test_sensitivity_library_skips_nothing_it_names(tmp_path: Path) -> None:

@@ -148,6 +148,13 @@ class GuestConfig(Strict):
         description="guest time between two of perf's per-fd enable ioctls, so N events "
         "start de-phased (an estimate: no figure is published; any value > 0 de-phases)",
     )
+    clock: Literal["wall", "work"] = Field(
+        "wall",
+        description="what paces the guest's tick and mux timers: 'wall' (its TSC: work "
+        "plus the priced time of every mechanism its vCPU caused, so a stall gets one "
+        "tick when it ends) or 'work' (a what-if, the model before: one tick per tick "
+        "period of work, every overhead on top)",
+    )
 
     @property
     def version(self) -> tuple[int, int]:

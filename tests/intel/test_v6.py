@@ -270,13 +270,15 @@ def test_shipped_perf_record_six_events_on_the_counters_that_exist(
     extra = result.extra
     # perf enabled the six events one ioctl apart: their overflows never coincide, so
     # each PMI handles one counter (costs.md §3e), about six times the PMIs of one event
+    # per second of the guest's wall clock, which perf's frequency mode follows
     (pmis,) = result.pmis
-    assert sum(seen.acked.values()) == pmis + result.pmis_dropped[0] == 7849
+    assert sum(seen.acked.values()) == pmis + result.pmis_dropped[0] == 6132
     assert extra["rotations"] == 0
-    # the ~92 µs emulated handler makes perf lower its rate and throttle
+    # the ~97 µs emulated handler makes perf lower its rate and throttle; a tick comes
+    # after every stall, so the throttled events restart before the guest works again
     assert extra["max_sample_rate_final"] == 2000
-    assert (extra["throttles"], extra["samples_lost_throttling"]) == (1688, 242)
-    assert 90_000 < extra["guest_handler_avg_ns"] < 95_000
+    assert (extra["throttles"], extra["samples_lost_throttling"]) == (148, 0)
+    assert 95_000 < extra["guest_handler_avg_ns"] < 100_000
 
 
 @pytest.mark.parametrize(

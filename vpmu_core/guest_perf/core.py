@@ -79,7 +79,11 @@ class GuestPerf:
         self.limit = SampleRateLimit(session.max_sample_rate, session.cpu_time_max_percent, hz)
         self.handler_cost = handler_cost
         self.seen_pmis = len(vcpu.pmis)
-        self.stolen_ns = 0.0  # guest clock time spent in handlers (exits included)
+        # the guest's clock beyond its work: the priced time of its PMI handlers (exits
+        # included) or, with [guest] clock = "wall", of everything its turns caused
+        self.stolen_ns = 0.0
+        self.off_ns = 0.0  # host time its thread waited off its pCPU, as of its last turn
+        self._mark: list[int] = []  # the ledger's counts at this vCPU's last charge
         self.ledger_events = vcpu.machine.ledger.events
         self.handler_ns = 0.0
         self.throttles = 0
@@ -87,6 +91,7 @@ class GuestPerf:
         self.events_names = sorted({e.name for e in self.events})
         guest = vcpu.machine.config.guest
         self.kernel: tuple[int, int] = guest.version
+        self.wall_clock = guest.clock == "wall"
         # 6.2 (bd2756811766) dropped the outer perf_pmu_disable around the tick's loop
         # and 6.10 (0259bf63f71e) restored it: in between every event toggled the PMU.
         self.tick_toggles_per_event = (6, 2) <= self.kernel < (6, 10)
@@ -96,8 +101,24 @@ class GuestPerf:
 
     # ---------------------------------------------------------------- helpers
     def now_ns(self) -> int:
-        """The guest's sched_clock: its cycles plus the time its handlers took."""
-        return int(self.cycles / self.ghz + self.stolen_ns)
+        """The guest's sched_clock (TSC): its cycles plus the priced time its vCPU spent
+        elsewhere (handlers; under the wall clock every mechanism, and waits off-CPU)."""
+        return int(self.cycles / self.ghz + self.stolen_ns + self.off_ns)
+
+    def begin(self) -> None:
+        """This vCPU's turn starts: the ledger's growth from here on is its own (the
+        loop is lockstep, so nobody else counts until the turn ends)."""
+        if self.handler_cost is not None:
+            self._mark = self.handler_cost.mark()
+
+    def charge(self) -> float:
+        """Put the ledger's growth since the last mark on this vCPU's clock."""
+        meter = self.handler_cost
+        if meter is None:
+            return 0.0
+        took, self._mark = meter.lap(self._mark)
+        self.stolen_ns += took
+        return took
 
     def _truth(self, ev: PEvent) -> int:
         return self.truth.count(ev.name, self.cycles, ev.usr, ev.os, ev.key.qual)
@@ -323,18 +344,24 @@ class GuestPerf:
 
     def handle_pmi(self) -> None:
         """The vendor handler, timed as perf_event_nmi_handler times it: priced from
-        the ledger delta it caused (this vCPU's own, whatever the others did)."""
+        the ledger delta it caused (this vCPU's own, whatever the others did).
+
+        Under the wall clock what the turn caused before the PMI goes on the clock
+        first, so the handler's sched_clock reads include it.
+        """
         meter = self.handler_cost
         if meter is None:
             self.drv.handle_pmi(self)
             self.pmis_handled += 1
             return
-        before = meter.mark()
+        if self.wall_clock:
+            self.charge()
+        else:
+            self._mark = meter.mark()
         self.drv.handle_pmi(self)
         self.pmis_handled += 1
-        took = meter.since(before)
+        took = self.charge()
         self.handler_ns += took
-        self.stolen_ns += took
         self.limit.took(took)
 
     # ------------------------------------------------------------ the engine
@@ -347,23 +374,32 @@ class GuestPerf:
         overflows, so the gap de-phases their PMIs for good (costs.md §3e): N events
         at F Hz give about N*F PMIs/s, not F. The gap depends on an event's position
         only, so identical vCPUs stay identical.
+
+        The guest's wall clock starts with the run, once an event is enabled: what an
+        enable costs is not on it (one vCPU's first creation pays the host-wide
+        ``perf_sched_events`` key for all, workloads/parallel.py, so no vCPU's clock
+        may depend on which one paid); PMIs between two ioctls are.
         """
         drv = self.drv
         batches = [len(self.order)] if not self.enable_gap else range(1, len(self.order) + 1)
         for k in batches:
             if k > 1 and self.enable_gap:
-                self.run_to(self.cycles + self.enable_gap)
+                gap_end = self.cycles + self.enable_gap
+                while self.cycles < gap_end:
+                    self.run_to(gap_end)
             drv.disable_all()
             self._sched_in_all(upto=k)
             drv.unmask_pmi()  # x86_pmu_enable, events added: perf_events_lapic_init
             drv.enable_all()
+            self.begin()
             now = self.now_ns()
             for ev in self.order[(k - 1 if self.enable_gap else 0) : k]:
                 ev.freq_time_stamp = now  # the ones this ioctl enabled
             self.service()
 
     def run_to(self, end: int) -> None:
-        """Retire the profile up to cycle ``end``, stopping at each overflow for its PMI."""
+        """Retire the profile up to cycle ``end``, stopping at each overflow for its PMI;
+        return after a PMI's handler, so the caller can move ``end`` by the time it took."""
         vcpu = self.vcpu
         truth = self.truth
         names = self.events_names
@@ -388,6 +424,7 @@ class GuestPerf:
             vcpu.sync()
             if len(vcpu.pmis) > self.seen_pmis:
                 self.service()
+                return
 
     def service(self) -> None:
         """Run the handler for every PMI the guest took, including one that arrives

@@ -5,14 +5,29 @@ counter overflow (``GroundTruth.cycles_for`` inverts the profile's rates), the
 guest tick (frequency adjustment, unthrottling), the mux rotation, a host
 boundary -- never cycle by cycle. The host advances once per moment for all
 vCPUs, so vCPUs that share a pCPU see each other's host events.
+
+Whose time: host time is the guest's wall time (its TSC runs on while KVM
+handles an exit, switches the PMU or waits for the pCPU). Under ``[guest] clock
+= "wall"`` (the default) a vCPU's work reaches ``host time - off-CPU time -
+stolen time``, where stolen time is the priced ledger growth of everything its
+turns caused (:meth:`GuestPerf.charge`; counts the host makes in
+``Host.advance`` belong to no vCPU). Its tick and mux hrtimers fire on wall
+time, and a vCPU that is in a stall (or off its pCPU) when one expires takes it
+once, when the stall ends: tick_nohz_handler runs update_process_times -- so
+perf_event_task_tick -- once per expiry and forwards the hrtimer past every
+period missed (``hrtimer_forward(timer, now, TICK_NSEC)``, kernel/time/tick-sched.c),
+and perf_mux_hrtimer_handler rotates once and forwards likewise
+(kernel/events/core.c). ``clock = "work"`` is the what-if of the model before
+that: every tick period of *work* gets its tick and every overhead comes on top.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .core import GuestPerf
 from .event import NSEC_PER_SEC
@@ -20,9 +35,12 @@ from .meter import cost_meter
 from .session import Session
 
 if TYPE_CHECKING:
+    from ..host import Host
     from ..machine import Machine
 
 ProgressFn = Callable[[float], None]
+#: hrtimer_interrupt defers the next interrupt by the time it hung, at most 100 ms
+HANG_DEFER_MAX_NS = 100e6
 
 
 class VcpuResult(BaseModel):
@@ -36,6 +54,15 @@ class VcpuResult(BaseModel):
     lowered_to: int
     handler_avg_ns: float
     rotations: int
+    ticks: int = Field(description="perf_event_task_tick runs (one per tick interrupt)")
+    lost_ns: float = Field(
+        description="wall time of the run the vCPU spent in priced mechanisms instead "
+        "of working (0 under [guest] clock = 'work')"
+    )
+    timer_hangs: int = Field(
+        description="hrtimer interrupts that found a timer expired again three times and "
+        "deferred the next one ('hrtimer: interrupt took ... ns')"
+    )
 
 
 def simulate(
@@ -48,8 +75,9 @@ def simulate(
     ghz = session.ghz
     host = machine.host
     guest = machine.config.guest
+    wall = guest.clock == "wall"
     hz = guest.hz or machine.config.host.hz  # the guest's own tick ([guest] hz)
-    meter = cost_meter(machine) if session.sampling else None
+    meter = cost_meter(machine) if session.sampling or wall else None
     perfs: list[GuestPerf] = []
     for i in vcpus:
         v = machine.vcpus[i]
@@ -60,29 +88,43 @@ def simulate(
     end_ns = session.duration_ms * 1e6
     for p in perfs:
         p.start()
+    timers = _WallTimers(perfs, host, ghz, tick_ns, mux_ns) if wall else None
     t = 0.0
     next_tick = tick_ns
     next_mux = mux_ns
+    kt = km = 0  # tick and mux grid points passed
     last_report = 0.0
     while t < end_ns:
         nxt = min(next_tick, next_mux, host.next_boundary(), end_ns)
-        for p in perfs:
+        for n, p in enumerate(perfs):
             # A vCPU whose thread waits for its pCPU executes nothing (its guest time
             # is the time its thread ran); threads switch only at host boundaries.
-            if host.on_cpu(p.vcpu):
-                p.run_to(round((nxt - host.off_cpu_ns(p.vcpu)) * ghz))
+            if not host.on_cpu(p.vcpu):
+                continue
+            if timers is not None:
+                timers.turn(n, nxt, kt, km)
+                continue
+            end = round((nxt - host.off_cpu_ns(p.vcpu)) * ghz)
+            while p.cycles < end:
+                p.run_to(end)
         t = nxt
         host.advance(t)
-        if t == next_tick:
+        tick, mux = t == next_tick, t == next_mux
+        if tick:
             next_tick += tick_ns
-            for p in perfs:
-                if host.on_cpu(p.vcpu):  # a waiting vCPU's timer fires once it runs
-                    p.tick()
-        if t == next_mux:
+            kt += 1
+        if mux:
             next_mux += mux_ns
-            for p in perfs:
-                if host.on_cpu(p.vcpu):
-                    p.rotate()
+            km += 1
+        if timers is not None:
+            if tick or mux:
+                timers.expire(t, kt, km)
+        else:
+            for fire, what in ((tick, GuestPerf.tick), (mux, GuestPerf.rotate)):
+                if fire:
+                    for p in perfs:
+                        if host.on_cpu(p.vcpu):  # a waiting vCPU's timer is lost
+                            what(p)
         if progress is not None and t - last_report >= end_ns / 200:
             last_report = t
             progress(t / end_ns)
@@ -91,11 +133,122 @@ def simulate(
         p.vcpu.sync()
     if progress is not None:
         progress(1.0)
-    return [_result(p) for p in perfs]
+    if timers is None:
+        return [_result(p, end_ns, None, 0) for p in perfs]
+    return [
+        _result(p, end_ns, host.off_cpu_ns(p.vcpu), timers.hangs[n]) for n, p in enumerate(perfs)
+    ]
 
 
-def _result(p: GuestPerf) -> VcpuResult:
-    """The report rows of one vCPU: counts, scaled counts and samples against the truth."""
+class _WallTimers:
+    """The guest's tick and mux hrtimers on its wall clock, one pair per vCPU.
+
+    Each vCPU's timers keep their own next expiry, as a grid index (tick ``k``
+    expires at ``k * tick_ns``). One that expires while the vCPU is stalled (its
+    clock past the grid point: a handler, a tick or a switch still runs) or off its
+    pCPU is pending and fires once, when the vCPU works again. A delivery is one
+    ``hrtimer_interrupt`` (kernel/time/hrtimer.c): the expired callbacks run (tick
+    first), the tick re-arms from the time its callback started (tick_nohz_handler's
+    ``hrtimer_forward(timer, now, TICK_NSEC)``), the mux from its end
+    (``hrtimer_forward_now``); if one has expired again meanwhile the interrupt
+    retries, three runs in all, and then defers the next interrupt by the time it
+    took (at most 100 ms) so the CPU can do something else: a guest whose tick costs
+    more than a tick period still works.
+    """
+
+    def __init__(
+        self, perfs: list[GuestPerf], host: Host, ghz: float, tick_ns: float, mux_ns: float
+    ) -> None:
+        self.perfs = perfs
+        self.host = host
+        self.ghz = ghz
+        self.tick_ns = tick_ns
+        self.mux_ns = mux_ns
+        self.tick_k = [1] * len(perfs)  # each vCPU's next tick expiry, as a grid index
+        self.mux_k = [1] * len(perfs)
+        self.defer = [0.0] * len(perfs)  # no interrupt before (a hang's deferral)
+        self.hangs = [0] * len(perfs)
+
+    def _target(self, p: GuestPerf, t: float) -> int:
+        """The cycles the vCPU has retired when its clock reads host time ``t``."""
+        return round((t - p.off_ns - p.stolen_ns) * self.ghz)
+
+    def _wall(self, p: GuestPerf) -> float:
+        return p.cycles / self.ghz + p.stolen_ns + p.off_ns
+
+    def turn(self, n: int, nxt: float, kt: int, km: int) -> None:
+        """vCPU ``n`` runs to host time ``nxt`` (``kt``/``km``: the tick and mux grid
+        points passed): its pending timers fire when its stall (or deferral) ends, and
+        its work is re-aimed after every PMI by the time the handler took."""
+        p = self.perfs[n]
+        p.off_ns = self.host.off_cpu_ns(p.vcpu)
+        p.begin()
+        while True:
+            end = self._target(p, nxt)
+            if end <= p.cycles:
+                break  # stalled past nxt: no work in this interval
+            tick, mux = self.tick_k[n] <= kt, self.mux_k[n] <= km
+            if tick or mux:
+                fire = self._target(p, self.defer[n])
+                if fire <= p.cycles:
+                    at = max(self.defer[n], self._wall(p), self._expiry(n, tick, mux))
+                    self._interrupt(n, at, tick, mux)
+                    continue
+                end = min(end, fire)  # works until the deferred interrupt comes
+            p.run_to(end)
+        p.charge()
+
+    def expire(self, t: float, kt: int, km: int) -> None:
+        """Grid point ``t`` (``kt``/``km``: the tick and mux grid points passed, this
+        one included): every running vCPU that is caught up takes what expired now."""
+        host = self.host
+        for n, p in enumerate(self.perfs):
+            tick, mux = self.tick_k[n] <= kt, self.mux_k[n] <= km
+            if not (tick or mux) or not host.on_cpu(p.vcpu) or self.defer[n] > t:
+                continue
+            p.off_ns = host.off_cpu_ns(p.vcpu)
+            if self._target(p, t) >= p.cycles:
+                p.begin()
+                self._interrupt(n, t, tick, mux)
+
+    def _expiry(self, n: int, tick: bool, mux: bool) -> float:
+        """When the earliest of the expired timers expired (none fires before it)."""
+        t = self.tick_k[n] * self.tick_ns if tick else math.inf
+        return min(t, self.mux_k[n] * self.mux_ns if mux else math.inf)
+
+    def _interrupt(self, n: int, at: float, tick: bool, mux: bool) -> None:
+        """hrtimer_interrupt delivered at guest wall time ``at``. A timer is forwarded
+        past the time given and at least one period (it expired, so its next expiry
+        is after the last): every run moves it on, whatever the rounding."""
+        p = self.perfs[n]
+        now = at
+        for _ in range(3):
+            if tick:
+                p.tick()
+                p.charge()
+                k = math.floor(now / self.tick_ns) + 1  # forwarded from its start
+                self.tick_k[n] = max(self.tick_k[n] + 1, k)
+                now = max(now, self._wall(p))
+            if mux:
+                p.rotate()
+                p.charge()
+                now = max(now, self._wall(p))
+                k = math.floor(now / self.mux_ns) + 1  # forwarded from its end
+                self.mux_k[n] = max(self.mux_k[n] + 1, k)
+            tick = self.tick_k[n] * self.tick_ns <= now
+            mux = self.mux_k[n] * self.mux_ns <= now
+            if not (tick or mux):
+                return
+        self.hangs[n] += 1
+        self.defer[n] = now + min(now - at, HANG_DEFER_MAX_NS)
+
+
+def _result(p: GuestPerf, end_ns: float, off_ns: float | None, hangs: int) -> VcpuResult:
+    """The report rows of one vCPU: counts, scaled counts and samples against the truth.
+
+    ``off_ns``: the vCPU's off-CPU time at the end under the wall clock (None: the
+    work clock, whose guest time is the whole run by definition).
+    """
     rows = []
     for ev in p.events:
         qual = ev.key.qual
@@ -137,4 +290,7 @@ def _result(p: GuestPerf) -> VcpuResult:
         lowered_to=p.limit.max_rate,
         handler_avg_ns=p.handler_ns / p.pmis_handled if p.pmis_handled else 0.0,
         rotations=p.rotations,
+        ticks=p.seq,
+        lost_ns=0.0 if off_ns is None else max(0.0, end_ns - p.cycles / p.ghz - off_ns),
+        timer_hangs=hangs,
     )

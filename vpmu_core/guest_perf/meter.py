@@ -1,8 +1,9 @@
-"""What the guest's clock sees a PMI handler take: the ledger delta it caused, priced.
+"""What the guest's clock sees its vCPU's mechanisms take: the ledger delta it caused, priced.
 
 Why through :func:`vpmu_core.costs.price`: there is one pricer, so the time the
-guest loses in its handler is exactly what the run's report charges for the same
-mechanisms (VM transitions' switched MSRs included). A price is linear in the
+guest loses in a handler, a tick's exits or a PMU switch is exactly what the run's
+report charges for the same mechanisms (VM transitions' switched MSRs included).
+A price is linear in the
 counts, so the meter asks the pricer once per ledger key for the price of one
 and multiplies on the hot path.
 
@@ -66,13 +67,20 @@ class CostMeter:
 
     def since(self, mark: list[int]) -> float:
         """The ns the ledger's growth since ``mark`` stands for."""
+        return self.lap(mark)[0]
+
+    def lap(self, mark: list[int]) -> tuple[float, list[int]]:
+        """:meth:`since` and a new :meth:`mark` in one pass over the keys: a vCPU's
+        guest clock takes its ledger growth lap by lap (GuestPerf.charge)."""
         self._refresh()
         n = len(mark)
-        terms = [
-            unit * (counts[k] - (mark[i] if i < n else 0))
-            for i, (counts, k, unit) in enumerate(self._priced)
-        ]
-        return math.fsum(terms)
+        terms: list[float] = []
+        now: list[int] = []
+        for i, (counts, k, unit) in enumerate(self._priced):
+            c = counts[k]
+            now.append(c)
+            terms.append(unit * (c - (mark[i] if i < n else 0)))
+        return math.fsum(terms), now
 
     def total(self) -> float:
         """The ns the whole ledger stands for so far (what a report would charge)."""
@@ -80,5 +88,6 @@ class CostMeter:
 
 
 def cost_meter(machine: Machine) -> CostMeter:
-    """The handler meter of ``machine``."""
+    """The guest-clock meter of ``machine`` (PMI handlers and, under ``[guest] clock =
+    "wall"``, everything each vCPU's turn caused)."""
     return CostMeter(machine)
