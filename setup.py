@@ -21,7 +21,7 @@ import sysconfig
 from setuptools import setup
 
 # The hot path: the vCPU and its counters, the vendor register semantics, the guest drivers, the
-# guest perf core (not its loop), the strategies' per-vCPU parts (host perf events,
+# guest perf core and its loop, the strategies' per-vCPU parts (host perf events,
 # the mediated PMU's put+load) and the ground truth the engine steps by. No
 # pydantic model lives in these modules (mypyc compiles plain classes; config
 # models stay interpreted).
@@ -33,6 +33,7 @@ COMPILED = [
     "vpmu_core/matching.py",
     "vpmu_core/guest.py",
     "vpmu_core/guest_perf/core.py",
+    "vpmu_core/guest_perf/loop.py",
     "vpmu_core/guest_perf/event.py",
     "vpmu_core/guest_perf/schedule.py",
     "vpmu_core/guest_perf/throttle.py",

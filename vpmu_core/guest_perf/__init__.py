@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from .core import GuestPerf
 from .event import PEvent
-from .loop import ProgressFn, VcpuResult, simulate
+from .loop import ProgressFn, simulate
+from .result import VcpuResult
 from .schedule import assign, fixed_counter, gp_indexes
 from .session import GroundTruth, Session
 from .throttle import SampleRateLimit

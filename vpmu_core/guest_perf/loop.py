@@ -6,6 +6,8 @@ guest tick (frequency adjustment, unthrottling), the mux rotation, a host
 boundary -- never cycle by cycle. The host advances once per moment for all
 vCPUs, so vCPUs that share a pCPU see each other's host events.
 
+Compiled with the engine (setup.py); what a vCPU's run reports is :mod:`.result`.
+
 Whose time: host time is the guest's wall time (its TSC runs on while KVM
 handles an exit, switches the PMU or waits for the pCPU). Under ``[guest] clock
 = "wall"`` (the default) a vCPU's work reaches ``host time - off-CPU time -
@@ -25,13 +27,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING
 
 from .core import GuestPerf
 from .event import NSEC_PER_SEC
 from .meter import cost_meter
+from .result import VcpuResult, result_of
 from .session import Session
 
 if TYPE_CHECKING:
@@ -41,28 +42,6 @@ if TYPE_CHECKING:
 ProgressFn = Callable[[float], None]
 #: hrtimer_interrupt defers the next interrupt by the time it hung, at most 100 ms
 HANG_DEFER_MAX_NS = 100e6
-
-
-class VcpuResult(BaseModel):
-    """What one vCPU's perf saw: a row per event and its PMI/throttling counts."""
-
-    vcpu: int
-    rows: list[dict[str, Any]]
-    pmis: int
-    pmis_dropped: int
-    throttles: int
-    lowered_to: int
-    handler_avg_ns: float
-    rotations: int
-    ticks: int = Field(description="perf_event_task_tick runs (one per tick interrupt)")
-    lost_ns: float = Field(
-        description="wall time of the run the vCPU spent in priced mechanisms instead "
-        "of working (0 under [guest] clock = 'work')"
-    )
-    timer_hangs: int = Field(
-        description="hrtimer interrupts that found a timer expired again three times and "
-        "deferred the next one ('hrtimer: interrupt took ... ns')"
-    )
 
 
 def simulate(
@@ -119,12 +98,15 @@ def simulate(
         if timers is not None:
             if tick or mux:
                 timers.expire(t, kt, km)
-        else:
-            for fire, what in ((tick, GuestPerf.tick), (mux, GuestPerf.rotate)):
-                if fire:
-                    for p in perfs:
-                        if host.on_cpu(p.vcpu):  # a waiting vCPU's timer is lost
-                            what(p)
+        else:  # every tick first, then every rotation; a waiting vCPU's timer is lost
+            if tick:
+                for p in perfs:
+                    if host.on_cpu(p.vcpu):
+                        p.tick()
+            if mux:
+                for p in perfs:
+                    if host.on_cpu(p.vcpu):
+                        p.rotate()
         if progress is not None and t - last_report >= end_ns / 200:
             last_report = t
             progress(t / end_ns)
@@ -134,9 +116,9 @@ def simulate(
     if progress is not None:
         progress(1.0)
     if timers is None:
-        return [_result(p, end_ns, None, 0) for p in perfs]
+        return [result_of(p, end_ns, None, 0) for p in perfs]
     return [
-        _result(p, end_ns, host.off_cpu_ns(p.vcpu), timers.hangs[n]) for n, p in enumerate(perfs)
+        result_of(p, end_ns, host.off_cpu_ns(p.vcpu), timers.hangs[n]) for n, p in enumerate(perfs)
     ]
 
 
@@ -241,56 +223,3 @@ class _WallTimers:
                 return
         self.hangs[n] += 1
         self.defer[n] = now + min(now - at, HANG_DEFER_MAX_NS)
-
-
-def _result(p: GuestPerf, end_ns: float, off_ns: float | None, hangs: int) -> VcpuResult:
-    """The report rows of one vCPU: counts, scaled counts and samples against the truth.
-
-    ``off_ns``: the vCPU's off-CPU time at the end under the wall clock (None: the
-    work clock, whose guest time is the whole run by definition).
-    """
-    rows = []
-    for ev in p.events:
-        qual = ev.key.qual
-        truth = p.truth.count(ev.name, p.cycles, ev.usr, ev.os, qual)
-        scaled = int(ev.count * ev.enabled_cycles / ev.running_cycles) if ev.running_cycles else 0
-        expected = (
-            ev.freq * p.cycles / p.ghz / NSEC_PER_SEC
-            if ev.freq
-            else (truth / ev.sample_period if ev.sampling else 0)
-        )
-        running_truth = ev.truth_running
-        lost_host = max(0, running_truth - ev.count) if ev.sampling else 0
-        per = max(1, ev.sample_period)
-        if ev.freq:  # samples the asked rate would have given while throttled
-            lost_thr = round(ev.freq * ev.throttled_cycles / p.ghz / NSEC_PER_SEC)
-        else:
-            lost_thr = ev.lost_throttled // per if ev.sampling else 0
-        rows.append(
-            {
-                "counter": f"perf{ev.n}",
-                "event": ev.label,
-                "value": ev.count,
-                "scaled": scaled,
-                "truth": truth if p.truth.exact(qual) else None,  # EDGE: depends on the cuts
-                "running_pct": 100.0 * ev.running_cycles / max(1, ev.enabled_cycles),
-                "samples": ev.samples,
-                "expected_samples": round(expected),
-                "lost_throttle": lost_thr,
-                "lost_host": lost_host // per,
-                "period": ev.sample_period,
-            }
-        )
-    return VcpuResult(
-        vcpu=p.vcpu.index,
-        rows=rows,
-        pmis=len(p.vcpu.pmis),
-        pmis_dropped=p.vcpu.pmis_dropped,
-        throttles=p.throttles,
-        lowered_to=p.limit.max_rate,
-        handler_avg_ns=p.handler_ns / p.pmis_handled if p.pmis_handled else 0.0,
-        rotations=p.rotations,
-        ticks=p.seq,
-        lost_ns=0.0 if off_ns is None else max(0.0, end_ns - p.cycles / p.ghz - off_ns),
-        timer_hangs=hangs,
-    )
