@@ -3,9 +3,8 @@
 Why through :func:`vpmu_core.costs.price`: there is one pricer, so the time the
 guest loses in a handler, a tick's exits or a PMU switch is exactly what the run's
 report charges for the same mechanisms (VM transitions' switched MSRs included).
-A price is linear in the
-counts, so the meter asks the pricer once per ledger key for the price of one
-and multiplies on the hot path.
+A price is linear in the counts, so the meter asks the pricer once per ledger key
+for the price of one and multiplies on the hot path.
 
 Why a delta and not a difference of two totals: the ledger is the machine's, so
 its totals hold every other vCPU's counts too. ``total_after - total_before`` in
