@@ -56,7 +56,10 @@ def test_the_guest_runs_amds_driver_chosen_by_its_cpuid_vendor() -> None:
 def test_perf_record_runs_on_hygon_with_the_amd_driver() -> None:
     result = vpmu.run(PERF_RECORD)
     extra = result.extra
-    assert (extra["samples_taken"], extra["samples_expected"]) == (447, 400)
+    # Two 1 kHz events for 200 ms of the guest's wall clock: what the emulated vPMU
+    # costs the vCPU (29 ms) leaves 171 ms of work, for which the asked rate is 342
+    # samples; frequency mode aims at its rate per second of wall time and takes 430.
+    assert (extra["samples_taken"], extra["samples_expected"]) == (430, 342)
     assert extra["samples_lost_throttling"] == extra["samples_lost_host_contention"] == 0
-    assert result.pmis == [447]
+    assert result.pmis == [430]
     assert result.ledger["exits"]["wrmsr:eventsel"] > 0  # the AMD driver's PERF_CTL writes
