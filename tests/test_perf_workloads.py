@@ -333,3 +333,31 @@ def test_cycles_for_is_exact_for_any_rates() -> None:
         assert t.count("instructions", start + c - 1, True, True) - base < n
 
     check()
+
+
+def _stat_with(pmu: dict[str, Any], rates: dict[str, float], events: list[str]) -> Any:
+    profile = {"user_share": 1.0, "user": {"rates": rates}}
+    return vpmu.run(
+        {
+            "pmu": pmu,
+            "workload": {"kind": "perf-stat", "events": events, "profile": profile},
+        }
+    )
+
+
+def test_a_profile_rate_under_any_spelling_reaches_its_event() -> None:
+    """perf's catalog names the profile's keys as it names perf's events: ``r00c0`` is
+    Intel's instructions, ``rc2`` AMD's branches (retired branch instructions)."""
+    intel = {"backend": "intel", "version": 2}
+    generic = _stat_with(intel, {"instructions": 0.5}, ["instructions"])
+    raw = _stat_with(intel, {"r00c0": 0.5}, ["instructions"])
+    # 100 ms at 2.5 GHz, half an instruction a cycle, and the enabling WRMSR
+    assert generic.counters[0].value == raw.counters[0].value == 125_000_001
+    amd = {"backend": "amd", "generation": "perfmon-v2"}
+    branches = _stat_with(amd, {"rc2": 0.25}, ["branches"])
+    assert branches.counters[0].value == 62_500_000  # before: 0, the rate never met its event
+
+
+def test_two_spellings_of_one_event_with_other_rates_are_refused() -> None:
+    with pytest.raises(vpmu.ConfigError, match="r00c0"):
+        _stat_with({"backend": "intel", "version": 2}, {"instructions": 1, "r00c0": 2}, ["cycles"])

@@ -85,6 +85,15 @@ class Catalog:
     event_format: tuple[tuple[str, str], ...]
     raw_event_mask: int
 
+    def base_of(self, spelling: str) -> str:
+        """What the engine calls the event ``spelling`` names (without qualifiers), so
+        that any spelling of it meets the same rate; an unknown one is its own name (a
+        profile may rate an event this PMU cannot count)."""
+        try:
+            return self.parse(spelling).base
+        except UnknownEvent:
+            return spelling
+
     def parse(self, spelling: str) -> EventSpec:
         """The event ``spelling`` names; :class:`UnknownEvent` if none."""
         text = spelling.strip()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import guest_perf
 from ..errors import ConfigError
+from ..events import catalog_of
 from ..guest_perf import ProgressFn, Session, VcpuResult
 from .base import CounterRow, Workload, WorkloadOutput
 from .profiles import Profile, Truth, resolve
@@ -96,13 +97,16 @@ class PerfRecordConfig(PerfConfigBase):
         return self
 
 
-def session_of(cfg: PerfConfigBase) -> Session:
-    """The engine's view of a perf workload's ``[workload]`` table."""
+def session_of(cfg: PerfConfigBase, machine: Machine) -> Session:
+    """The engine's view of a perf workload's ``[workload]`` table on ``machine``: the
+    profile's events named by the catalog the guest driver names perf's events by."""
     profile = resolve(cfg.profile)
+    pmu = machine.vcpus[0].pmu
+    catalog = catalog_of(pmu.events, pmu.caps)
     record = isinstance(cfg, PerfRecordConfig)
     return Session(
         events=tuple(cfg.events),
-        truth=Truth(profile),
+        truth=Truth(profile, catalog.base_of),
         ghz=profile.ghz,
         duration_ms=cfg.duration_ms,
         usr=cfg.count in ("all", "user"),
@@ -123,7 +127,9 @@ def simulate(
     machine: Machine, vcpus: list[int], progress: ProgressFn | None = None
 ) -> list[VcpuResult]:
     """Run the machine's perf workload on ``vcpus`` in lockstep with the host."""
-    return guest_perf.simulate(machine, vcpus, session_of(machine.config.workload), progress)
+    return guest_perf.simulate(
+        machine, vcpus, session_of(machine.config.workload, machine), progress
+    )
 
 
 class PerfWorkload(Workload):
@@ -143,7 +149,7 @@ class PerfWorkload(Workload):
         cfg = self.config
         m = self.machine
         vcpus = self.targets()
-        session = session_of(cfg)
+        session = session_of(cfg, m)
         classes = symmetric_classes(m, vcpus, session.per_vcpu_variation) if cfg.symmetry else None
         if classes is not None and len(classes) == len(vcpus):
             classes = None  # nothing to fold: shard or run serially as without it

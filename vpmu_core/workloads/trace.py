@@ -196,12 +196,11 @@ class Trace(Workload):
         m = self.machine
         pmu = m.vcpus[0].pmu
         events = set(pmu.events)
-        ops = parse(self._text(), catalog_of(pmu.events, pmu.caps), len(m.vcpus), len(m.host.pcpus))
+        catalog = catalog_of(pmu.events, pmu.caps)
+        ops = parse(self._text(), catalog, len(m.vcpus), len(m.host.pcpus))
         profile = resolve(self.config.profile)
-        truth = Truth(profile)
-        names = sorted(  # each once: an event with a user and a kernel rate is one event
-            {n for n in ("cycles", *profile.user.rates, *profile.kernel.rates) if n in events}
-        )
+        truth = Truth(profile, catalog.base_of)
+        names = [n for n in truth.events() if n in events]
         cycles = [0] * len(m.vcpus)
         vcpu = m.vcpus[0]
         reads: list[dict[str, Any]] = []

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Protocol
 
+from ..errors import ConfigError
 from .qualified import cycles_meeting, decode
 
 
@@ -35,14 +37,32 @@ class Truth:
 
     __slots__ = ("_r", "us")
 
-    def __init__(self, profile: RateSource) -> None:
+    def __init__(self, profile: RateSource, name_of: Callable[[str], str] | None = None) -> None:
+        """``name_of``: the engine's name of a profile key on this PMU (perf's catalog:
+        ``r00c0`` is ``instructions`` on Intel, ``rc2`` is ``branches`` on AMD), so a
+        rate keyed by any spelling reaches the counters of its event. Without it a raw
+        key is only normalised (``r01c2`` -> ``r1c2``)."""
         self.us = profile.user_share
         self._r: dict[str, tuple[float, float]] = {}
-        names = profile.names()
-        for name in names:
-            # a raw event's rate is keyed as the engine names it: r1c2, not r01c2
-            key = f"r{int(name[1:], 16):x}" if _RAW_NAME.fullmatch(name) else name
-            self._r[key] = (profile.rate(name, True), profile.rate(name, False))
+        spelled: dict[str, str] = {}
+        for name in sorted(profile.names()):
+            if name_of is not None:
+                key = name_of(name)
+            else:
+                key = f"r{int(name[1:], 16):x}" if _RAW_NAME.fullmatch(name) else name
+            rates = (profile.rate(name, True), profile.rate(name, False))
+            if key in self._r and self._r[key] != rates:
+                raise ConfigError(
+                    f"workload.profile rate {name}",
+                    rates,
+                    f"names the event {spelled[key]!r} also names ({key}) with other rates",
+                )
+            spelled[key] = name
+            self._r[key] = rates
+
+    def events(self) -> list[str]:
+        """The events this truth has rates for, by the engine's names."""
+        return sorted(self._r)
 
     def rates(self, event: str) -> tuple[float, float]:
         return self._r.get(event, (0.0, 0.0))
