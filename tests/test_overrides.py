@@ -158,3 +158,14 @@ def test_verbose_sink_is_removed_after_the_command() -> None:
 def test_help_shows_the_compare_table_name() -> None:
     code, out = cli("compare", "--help")
     assert code == 0 and "[compare]" in out
+
+
+def test_the_readout_names_the_guest_time_once() -> None:
+    from types import SimpleNamespace
+
+    from vpmu_core.cli.readout import steady
+
+    starved = SimpleNamespace(steady_ns=203e6, steady_pct=889_200.0, guest_ns=22_830.0)
+    assert steady(starved, None) == "203 ms = 8,892× the 22.8 µs of guest time"
+    usual = SimpleNamespace(steady_ns=1.23e6, steady_pct=4.2412, guest_ns=29e6)
+    assert steady(usual, None) == "1.23 ms = 4.24% of 29.0 ms guest time"
