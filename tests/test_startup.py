@@ -43,6 +43,9 @@ def test_a_run_imports_no_plotting_and_no_dask() -> None:
 
 
 def test_the_public_names_resolve_lazily() -> None:
+    # the lazy table and __all__ name the same API (the TYPE_CHECKING imports are
+    # checked by mypy against both)
+    assert sorted(vpmu._LAZY) == sorted(vpmu.__all__)
     for name in vpmu.__all__:
         assert getattr(vpmu, name) is not None
     assert vpmu.Machine.__name__ == "Machine"
