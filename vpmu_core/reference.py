@@ -17,6 +17,7 @@ from .config import (
     CompareConfig,
     CompareRow,
     FilterConfig,
+    GuestConfig,
     HostConfig,
     MachineConfig,
     ReportConfig,
@@ -78,6 +79,7 @@ def config_reference(pm: PluginManager) -> str:
     out = [HEADER]
     out += _table("[machine]", MachineConfig)
     out += _table("[host]", HostConfig)
+    out += _table("[guest]", GuestConfig)
     for table, (kind, tag) in DISCRIMINATORS.items():
         for name in pm.names(kind):
             cls: Any = pm.registry[kind][name]
