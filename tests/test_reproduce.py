@@ -260,7 +260,7 @@ def test_a_cost_outside_its_range_is_refused_as_a_user_would_be() -> None:
     (seed,) = prepare(select(discover(CONFIGS), ["register"]))
     bad = apply(seed.data, [("costs.vm_exit", 1e6)])
     with pytest.raises(ConfigError, match=r"costs\.vm_exit = 1000000"):
-        reproduce_module.run_table(seed, bad)
+        reproduce_module.seed_figures(seed, bad)
 
 
 def test_costs_change_a_perf_run_s_counts_so_sensitivity_reruns() -> None:
