@@ -91,6 +91,8 @@ def test_reproduce_shrunk_prints_every_published_figure_with_its_error(tmp_path:
     assert "seed-skip-reprogram ran with machine.vcpus=2, workload.duration_ms=50" in text
     for line in ("2.50 ms", "3.58 ms", "+43%", "400 ns", "984 ns", "+146%", "ds_buffers_cpu"):
         assert line in text
+    # the 97 ns is kvm_pmu_handle_event's, not the run's overhead: its dominant is the run's
+    assert "events:ds_buffers_cpu (run)" in text and "(run): the figure is not" in text
     data = json.loads(out.read_text())
     assert data["format"] == "vpmu-reproduce/1"
     assert data["sets"] == ["machine.vcpus=2", "workload.duration_ms=50"]
@@ -127,6 +129,27 @@ def test_reproduce_shrunk_prints_every_published_figure_with_its_error(tmp_path:
     assert legacy["published"] == 2_500_000.0
     assert legacy["rel_error_pct"] == pytest.approx(43.032)
     assert register["model"] == 984.0 and register["dominant"] == "exit:wrmsr:eventsel"
+
+
+def test_the_dominant_explains_a_figure_only_when_the_figure_is_the_overhead() -> None:
+    from vpmu_core.compare import Cell, dominant_is_the_figure_s
+
+    def cell(metric: str) -> Cell:
+        return Cell(
+            row="r",
+            column="c",
+            strategy="s",
+            metric=metric,
+            unit="%",
+            model=1.0,
+            published=None,
+            rel_error_pct=None,
+            dominant="perf:period",
+        )
+
+    assert dominant_is_the_figure_s(cell("score")) and dominant_is_the_figure_s(cell("time"))
+    assert not dominant_is_the_figure_s(cell("samples"))
+    assert not dominant_is_the_figure_s(cell("workload:pmu_handle_event_avg_ns"))
 
 
 def test_the_library_returns_a_pydantic_model_with_the_dominant_of_each_run() -> None:

@@ -223,6 +223,18 @@ def overhead(result: RunResult, metric: str) -> float | None:
     return 100.0 * o / (t + o) if metric == "score" else 100.0 * o / t
 
 
+#: the metrics whose figure is the run's priced overhead: only for these is the
+#: mechanism the run spends most on (``Cell.dominant``) what the figure is made of
+OVERHEAD_METRICS = frozenset({"score", "time"})
+
+
+def dominant_is_the_figure_s(cell: Cell) -> bool:
+    """Whether ``cell.dominant`` explains the figure: a sample rate or a workload's own
+    figure (skip-reprogram's 97 ns kvm_pmu_handle_event) is not the run's overhead,
+    whose dominant (there events:ds_buffers_cpu) is of the run, not of the figure."""
+    return cell.metric in OVERHEAD_METRICS
+
+
 def relative_error(model: float | None, published: float | None) -> float | None:
     """(model - published) / published, in %; None without both (or a zero published)."""
     if model is None or published is None or published != published or published == 0:

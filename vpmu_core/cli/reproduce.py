@@ -148,6 +148,15 @@ def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> No
     Console(width=max(out.width, need), file=out.file).print(table)
 
 
+def _mostly(f: Any) -> str:
+    """The run's dominant mechanism, marked where the figure is not the run's overhead."""
+    from ..compare import dominant_is_the_figure_s
+
+    if f.dominant is None:
+        return "-"
+    return f.dominant if dominant_is_the_figure_s(f) else f"{f.dominant} (run)"
+
+
 def _print_figures(figs: list[Any]) -> None:
     from ..units import figure, signed_percent
 
@@ -158,12 +167,19 @@ def _print_figures(figs: list[Any]) -> None:
             figure(f.published, f.unit),
             figure(f.model, f.unit),
             signed_percent(f.rel_error_pct),
-            f.dominant or "-",
+            _mostly(f),
         ]
         for f in figs
     ]
     heads = ("seed", "figure", "published", "model", "error", "mostly")
     _print_rows("published figures, modelled", heads, rows)
+    if any(r[-1].endswith(" (run)") for r in rows):
+        out.print(
+            "mostly: the mechanism the run's priced overhead spends most on; (run): the "
+            "figure is not that overhead (a sample rate or the workload's own figure)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_sensitivity(result: Any) -> None:
