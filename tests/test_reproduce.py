@@ -152,6 +152,43 @@ def test_the_dominant_explains_a_figure_only_when_the_figure_is_the_overhead() -
     assert not dominant_is_the_figure_s(cell("workload:pmu_handle_event_avg_ns"))
 
 
+def test_a_starved_guest_s_figure_says_so() -> None:
+    """The 10-event emulated mediated cell reads 99.98% at this scale (99.9955% at the
+    published one): the guest worked almost nothing, which the share alone hides."""
+    code, text = cli(
+        "--only", "mediated-table", "--set", "machine.vcpus=1", "--set", "workload.duration_ms=100"
+    )
+    assert code == 0, text
+    starved_rows = [line for line in text.splitlines() if "(starved)" in line and "│" in line]
+    assert len(starved_rows) == 1
+    assert "multiplex-sampling (10 events): emulated vPMU" in starved_rows[0]
+    assert "99.98% (starved)" in starved_rows[0]
+    assert "(starved): the run's overhead is 10× the guest's own time or more" in text
+
+
+def test_starved_is_an_overhead_of_ten_times_guest_time_in_score_or_time() -> None:
+    from vpmu_core.compare import Cell, starved
+
+    def cell(metric: str, model: float | None) -> Cell:
+        return Cell(
+            row="r",
+            column="c",
+            strategy="s",
+            metric=metric,
+            unit="%",
+            model=model,
+            published=None,
+            rel_error_pct=None,
+        )
+
+    # score = O/(T+O): O/T = 10 is a score of 1000/11 = 90.909...%
+    assert not starved(cell("score", 90.90)) and starved(cell("score", 90.91))
+    assert starved(cell("score", 99.9955)) and starved(cell("score", 100.0))
+    assert not starved(cell("time", 999.99)) and starved(cell("time", 1000.0))
+    assert not starved(cell("samples", 5000.0)) and not starved(cell("score", None))
+    assert not starved(cell("workload:pmu_handle_event_avg_ns", 1e9))
+
+
 def test_the_library_returns_a_pydantic_model_with_the_dominant_of_each_run() -> None:
     seeds = prepare(select(discover(CONFIGS), ["register"]))
     seen: dict[tuple[str, str, str], float] = {}

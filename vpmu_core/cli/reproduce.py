@@ -158,14 +158,15 @@ def _mostly(f: Any) -> str:
 
 
 def _print_figures(figs: list[Any]) -> None:
-    from ..units import figure, signed_percent
+    from ..compare import starved
+    from ..units import STARVED_PCT, figure, signed_percent
 
     rows = [
         [
             f.seed.removeprefix("seed-"),
             f"{f.row}: {f.column}",
             figure(f.published, f.unit),
-            figure(f.model, f.unit),
+            figure(f.model, f.unit) + (" (starved)" if starved(f) else ""),
             signed_percent(f.rel_error_pct),
             _mostly(f),
         ]
@@ -173,6 +174,13 @@ def _print_figures(figs: list[Any]) -> None:
     ]
     heads = ("seed", "figure", "published", "model", "error", "mostly")
     _print_rows("published figures, modelled", heads, rows)
+    if any(r[3].endswith(" (starved)") for r in rows):
+        out.print(
+            f"(starved): the run's overhead is {STARVED_PCT / 100:.0f}× the guest's own "
+            "time or more; the vPMU left the guest almost no time to do its work",
+            highlight=False,
+            soft_wrap=True,
+        )
     if any(r[-1].endswith(" (run)") for r in rows):
         out.print(
             "mostly: the mechanism the run's priced overhead spends most on; (run): the "
