@@ -136,7 +136,7 @@ def _check_plot_dir(path: Path) -> None:
 def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> None:
     """A table as wide as its longest cells, wider than the terminal rather than a
     figure folded over three lines (as vpmu compare's grid)."""
-    from rich.console import Console
+    from .tables import print_whole
 
     table = Table(title=title, title_justify="left")
     for col in heads:
@@ -144,8 +144,7 @@ def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> No
         table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    need = sum(max([len(h), *(len(r[i]) for r in rows)]) + 3 for i, h in enumerate(heads)) + 1
-    Console(width=max(out.width, need), file=out.file).print(table)
+    print_whole(out, table)
 
 
 def _mostly(f: Any) -> str:
