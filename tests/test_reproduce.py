@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from vpmu_core import reproduce as reproduce_module
 from vpmu_core.api import run
 from vpmu_core.cli import app
+from vpmu_core.compare import Cell, dominant_is_the_figure_s, starved
 from vpmu_core.errors import ConfigError
 from vpmu_core.overrides import apply, configured
 from vpmu_core.reproduce import discover, prepare, reproduce, select
@@ -131,25 +132,25 @@ def test_reproduce_shrunk_prints_every_published_figure_with_its_error(tmp_path:
     assert register["model"] == 984.0 and register["dominant"] == "exit:wrmsr:eventsel"
 
 
+def _cell(metric: str, model: float | None = 1.0) -> Cell:
+    """A table cell with only what the figure is and its model value."""
+    return Cell(
+        row="r",
+        column="c",
+        strategy="s",
+        metric=metric,
+        unit="%",
+        model=model,
+        published=None,
+        rel_error_pct=None,
+        dominant="perf:period",
+    )
+
+
 def test_the_dominant_explains_a_figure_only_when_the_figure_is_the_overhead() -> None:
-    from vpmu_core.compare import Cell, dominant_is_the_figure_s
-
-    def cell(metric: str) -> Cell:
-        return Cell(
-            row="r",
-            column="c",
-            strategy="s",
-            metric=metric,
-            unit="%",
-            model=1.0,
-            published=None,
-            rel_error_pct=None,
-            dominant="perf:period",
-        )
-
-    assert dominant_is_the_figure_s(cell("score")) and dominant_is_the_figure_s(cell("time"))
-    assert not dominant_is_the_figure_s(cell("samples"))
-    assert not dominant_is_the_figure_s(cell("workload:pmu_handle_event_avg_ns"))
+    assert dominant_is_the_figure_s(_cell("score")) and dominant_is_the_figure_s(_cell("time"))
+    assert not dominant_is_the_figure_s(_cell("samples"))
+    assert not dominant_is_the_figure_s(_cell("workload:pmu_handle_event_avg_ns"))
 
 
 def test_a_starved_guest_s_figure_says_so() -> None:
@@ -167,26 +168,12 @@ def test_a_starved_guest_s_figure_says_so() -> None:
 
 
 def test_starved_is_an_overhead_of_ten_times_guest_time_in_score_or_time() -> None:
-    from vpmu_core.compare import Cell, starved
-
-    def cell(metric: str, model: float | None) -> Cell:
-        return Cell(
-            row="r",
-            column="c",
-            strategy="s",
-            metric=metric,
-            unit="%",
-            model=model,
-            published=None,
-            rel_error_pct=None,
-        )
-
     # score = O/(T+O): O/T = 10 is a score of 1000/11 = 90.909...%
-    assert not starved(cell("score", 90.90)) and starved(cell("score", 90.91))
-    assert starved(cell("score", 99.9955)) and starved(cell("score", 100.0))
-    assert not starved(cell("time", 999.99)) and starved(cell("time", 1000.0))
-    assert not starved(cell("samples", 5000.0)) and not starved(cell("score", None))
-    assert not starved(cell("workload:pmu_handle_event_avg_ns", 1e9))
+    assert not starved(_cell("score", 90.90)) and starved(_cell("score", 90.91))
+    assert starved(_cell("score", 99.9955)) and starved(_cell("score", 100.0))
+    assert not starved(_cell("time", 999.99)) and starved(_cell("time", 1000.0))
+    assert not starved(_cell("samples", 5000.0)) and not starved(_cell("score", None))
+    assert not starved(_cell("workload:pmu_handle_event_avg_ns", 1e9))
 
 
 def test_the_library_returns_a_pydantic_model_with_the_dominant_of_each_run() -> None:
