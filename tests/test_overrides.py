@@ -169,3 +169,24 @@ def test_the_readout_names_the_guest_time_once() -> None:
     assert steady(starved, None) == "203 ms = 8,892× the 22.8 µs of guest time"
     usual = SimpleNamespace(steady_ns=1.23e6, steady_pct=4.2412, guest_ns=29e6)
     assert steady(usual, None) == "1.23 ms = 4.24% of 29.0 ms guest time"
+
+
+def test_the_readout_says_when_the_vpmu_starved_the_guest() -> None:
+    from types import SimpleNamespace
+
+    from vpmu_core.cli.readout import STARVED, overhead_lines
+
+    def cost(steady_pct: float) -> SimpleNamespace:
+        return SimpleNamespace(
+            steady_ns=203e6,
+            steady_pct=steady_pct,
+            guest_ns=22_830.0,
+            dominant=None,
+            one_time={},
+            total_ns=203e6,
+        )
+
+    assert overhead_lines(cost(1000.0), None)[1] == STARVED
+    assert STARVED not in overhead_lines(cost(999.99), None)
+    # per operation, the guest's time is not the measure: nothing to say of it
+    assert STARVED not in overhead_lines(cost(889_200.0), 2)

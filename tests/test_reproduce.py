@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from vpmu_core import reproduce as reproduce_module
 from vpmu_core.api import run
 from vpmu_core.cli import app
+from vpmu_core.compare import Cell, dominant_is_the_figure_s, starved
 from vpmu_core.errors import ConfigError
 from vpmu_core.overrides import apply, configured
 from vpmu_core.reproduce import discover, prepare, reproduce, select
@@ -91,6 +92,8 @@ def test_reproduce_shrunk_prints_every_published_figure_with_its_error(tmp_path:
     assert "seed-skip-reprogram ran with machine.vcpus=2, workload.duration_ms=50" in text
     for line in ("2.50 ms", "3.58 ms", "+43%", "400 ns", "984 ns", "+146%", "ds_buffers_cpu"):
         assert line in text
+    # the 97 ns is kvm_pmu_handle_event's, not the run's overhead: its dominant is the run's
+    assert "events:ds_buffers_cpu (run)" in text and "(run): the figure is not" in text
     data = json.loads(out.read_text())
     assert data["format"] == "vpmu-reproduce/1"
     assert data["sets"] == ["machine.vcpus=2", "workload.duration_ms=50"]
@@ -127,6 +130,50 @@ def test_reproduce_shrunk_prints_every_published_figure_with_its_error(tmp_path:
     assert legacy["published"] == 2_500_000.0
     assert legacy["rel_error_pct"] == pytest.approx(43.032)
     assert register["model"] == 984.0 and register["dominant"] == "exit:wrmsr:eventsel"
+
+
+def _cell(metric: str, model: float | None = 1.0) -> Cell:
+    """A table cell with only what the figure is and its model value."""
+    return Cell(
+        row="r",
+        column="c",
+        strategy="s",
+        metric=metric,
+        unit="%",
+        model=model,
+        published=None,
+        rel_error_pct=None,
+        dominant="perf:period",
+    )
+
+
+def test_the_dominant_explains_a_figure_only_when_the_figure_is_the_overhead() -> None:
+    assert dominant_is_the_figure_s(_cell("score")) and dominant_is_the_figure_s(_cell("time"))
+    assert not dominant_is_the_figure_s(_cell("samples"))
+    assert not dominant_is_the_figure_s(_cell("workload:pmu_handle_event_avg_ns"))
+
+
+def test_a_starved_guest_s_figure_says_so() -> None:
+    """The 10-event emulated mediated cell reads 99.98% at this scale (99.9955% at the
+    published one): the guest worked almost nothing, which the share alone hides."""
+    code, text = cli(
+        "--only", "mediated-table", "--set", "machine.vcpus=1", "--set", "workload.duration_ms=100"
+    )
+    assert code == 0, text
+    starved_rows = [line for line in text.splitlines() if "(starved)" in line and "│" in line]
+    assert len(starved_rows) == 1
+    assert "multiplex-sampling (10 events): emulated vPMU" in starved_rows[0]
+    assert "99.98% (starved)" in starved_rows[0]
+    assert "(starved): the run's overhead is 10× the guest's own time or more" in text
+
+
+def test_starved_is_an_overhead_of_ten_times_guest_time_in_score_or_time() -> None:
+    # score = O/(T+O): O/T = 10 is a score of 1000/11 = 90.909...%
+    assert not starved(_cell("score", 90.90)) and starved(_cell("score", 90.91))
+    assert starved(_cell("score", 99.9955)) and starved(_cell("score", 100.0))
+    assert not starved(_cell("time", 999.99)) and starved(_cell("time", 1000.0))
+    assert not starved(_cell("samples", 5000.0)) and not starved(_cell("score", None))
+    assert not starved(_cell("workload:pmu_handle_event_avg_ns", 1e9))
 
 
 def test_the_library_returns_a_pydantic_model_with_the_dominant_of_each_run() -> None:
@@ -260,7 +307,7 @@ def test_a_cost_outside_its_range_is_refused_as_a_user_would_be() -> None:
     (seed,) = prepare(select(discover(CONFIGS), ["register"]))
     bad = apply(seed.data, [("costs.vm_exit", 1e6)])
     with pytest.raises(ConfigError, match=r"costs\.vm_exit = 1000000"):
-        reproduce_module.run_table(seed, bad)
+        reproduce_module.seed_figures(seed, bad)
 
 
 def test_costs_change_a_perf_run_s_counts_so_sensitivity_reruns() -> None:

@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .overrides import configured, parse_strategies, strategy_label
 from .plugins import PluginManager, default_manager
 from .report import RunResult
+from .units import STARVED_PCT
 
 PERF_KEYS = ("create", "release", "reuse", "period")
 
@@ -221,6 +222,30 @@ def overhead(result: RunResult, metric: str) -> float | None:
     if t <= 0:
         return None
     return 100.0 * o / (t + o) if metric == "score" else 100.0 * o / t
+
+
+#: the metrics whose figure is the run's priced overhead: only for these is the
+#: mechanism the run spends most on (``Cell.dominant``) what the figure is made of
+OVERHEAD_METRICS = frozenset({"score", "time"})
+
+
+def dominant_is_the_figure_s(cell: Cell) -> bool:
+    """Whether ``cell.dominant`` explains the figure: a sample rate or a workload's own
+    figure (skip-reprogram's 97 ns kvm_pmu_handle_event) is not the run's overhead,
+    whose dominant (there events:ds_buffers_cpu) is of the run, not of the figure."""
+    return cell.metric in OVERHEAD_METRICS
+
+
+def starved(cell: Cell) -> bool:
+    """Whether a ``score`` or ``time`` figure is of a guest its vPMU starved: an
+    overhead of at least ``units.STARVED_PCT`` of guest time, which a score shows only
+    as a share near 100% (the 10-event emulated mediated cell's 99.9955%)."""
+    if cell.model is None or cell.metric not in OVERHEAD_METRICS:
+        return False
+    if cell.metric == "time":
+        return cell.model >= STARVED_PCT
+    # score = O/(T+O), so O/T = score / (100 - score)
+    return cell.model >= 100.0 or 100.0 * cell.model / (100.0 - cell.model) >= STARVED_PCT
 
 
 def relative_error(model: float | None, published: float | None) -> float | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .compare import Cell, Table, compare_table, table_runs
+from .compare import Cell, compare_table, table_runs
 from .errors import ConfigError
 from .overrides import apply, configured, parse_set
 from .plugins import PluginManager, default_manager
@@ -155,13 +155,15 @@ def prepare(
     return seeds
 
 
-def run_table(
+def seed_figures(
     seed: Seed,
     data: dict[str, Any] | None = None,
     plugins: PluginManager | None = None,
     progress: Progress | None = None,
-) -> Table:
-    """One seed's ``[compare]`` table (``data``: its tables changed further, e.g. a cost)."""
+) -> list[Figure]:
+    """One run of a seed's table as figures: what :func:`reproduce` reports and what
+    ``--sensitivity`` runs as its baseline (``data`` None) and each cost end (``data``:
+    the seed's tables changed further)."""
 
     def tell(row: str, col: str, f: float) -> None:
         if progress is not None:
@@ -171,18 +173,6 @@ def run_table(
     if progress is not None:  # a workload that cannot tell its progress is done now too
         for row, col in table_runs(seed.data):
             progress(seed.name, row, col, 1.0)
-    return table
-
-
-def seed_figures(
-    seed: Seed,
-    data: dict[str, Any] | None = None,
-    plugins: PluginManager | None = None,
-    progress: Progress | None = None,
-) -> list[Figure]:
-    """One run of a seed's table as figures: what :func:`reproduce` reports and what
-    ``--sensitivity`` runs as its baseline (``data`` None) and each cost end."""
-    table = run_table(seed, data, plugins, progress)
     return [Figure(**c.model_dump(), seed=seed.name, config=str(seed.path)) for c in table.cells]
 
 

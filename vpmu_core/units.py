@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 #: the units a time is written in, largest first, with the nanoseconds in each
 TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
 TIME_NAMES = frozenset(name for _, name in TIME_UNITS)
+#: a share of guest time from which it is written as a multiple: an overhead ten times
+#: the guest's own time is a guest its vPMU starved, and a percentage of it says little
+STARVED_PCT = 1000.0
 
 
 def count(n: int | float | None) -> str:
@@ -56,7 +59,7 @@ def percent(pct: float | None) -> str:
     """A share: ``4.24%``; at 1000% and above a multiple, ``2,106× guest time``."""
     if pct is None:
         return "-"
-    if abs(pct) >= 1000:
+    if abs(pct) >= STARVED_PCT:
         return f"{pct / 100:,.0f}× guest time"
     return f"{pct:.2f}%"
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..units import duration, percent
+from ..units import STARVED_PCT, duration, percent
+
+#: the line under a starved guest's overhead: its counts and samples are of almost no work
+STARVED = "  the vPMU starved the guest: it did almost no work of its own in the run"
 
 
 def steady(cost: Any, operations: int | None) -> str:
@@ -23,7 +26,7 @@ def steady(cost: Any, operations: int | None) -> str:
     if cost.steady_pct is None:
         return duration(cost.steady_ns)
     spent, worked = duration(cost.steady_ns), duration(cost.guest_ns)
-    if abs(cost.steady_pct) >= 1000:  # a multiple (units.percent): name the time once
+    if abs(cost.steady_pct) >= STARVED_PCT:  # a multiple (units.percent): name the time once
         return f"{spent} = {cost.steady_pct / 100:,.0f}× the {worked} of guest time"
     return f"{spent} = {percent(cost.steady_pct)} of {worked} guest time"
 
@@ -43,6 +46,8 @@ def meaning(plugins: Any, name: str) -> str:
 def overhead_lines(cost: Any, operations: int | None, plugins: Any = None) -> list[str]:
     """The overhead, its dominant mechanism, and each one-time cost with its cause."""
     lines = [f"overhead (steady state): {steady(cost, operations)}"]
+    if not operations and cost.steady_pct is not None and cost.steady_pct >= STARVED_PCT:
+        lines.append(STARVED)
     if cost.dominant is not None and cost.steady_ns > 0:
         what = meaning(plugins, cost.dominant)
         lines.append(f"  mostly {cost.dominant}: {cost.dominant_pct:.0f}% of it ({what})")

@@ -136,7 +136,7 @@ def _check_plot_dir(path: Path) -> None:
 def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> None:
     """A table as wide as its longest cells, wider than the terminal rather than a
     figure folded over three lines (as vpmu compare's grid)."""
-    from rich.console import Console
+    from .tables import print_whole
 
     table = Table(title=title, title_justify="left")
     for col in heads:
@@ -144,26 +144,49 @@ def _print_rows(title: str, heads: tuple[str, ...], rows: list[list[str]]) -> No
         table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    need = sum(max([len(h), *(len(r[i]) for r in rows)]) + 3 for i, h in enumerate(heads)) + 1
-    Console(width=max(out.width, need), file=out.file).print(table)
+    print_whole(out, table)
+
+
+def _mostly(f: Any) -> str:
+    """The run's dominant mechanism, marked where the figure is not the run's overhead."""
+    from ..compare import dominant_is_the_figure_s
+
+    if f.dominant is None:
+        return "-"
+    return f.dominant if dominant_is_the_figure_s(f) else f"{f.dominant} (run)"
 
 
 def _print_figures(figs: list[Any]) -> None:
-    from ..units import figure, signed_percent
+    from ..compare import starved
+    from ..units import STARVED_PCT, figure, signed_percent
 
     rows = [
         [
             f.seed.removeprefix("seed-"),
             f"{f.row}: {f.column}",
             figure(f.published, f.unit),
-            figure(f.model, f.unit),
+            figure(f.model, f.unit) + (" (starved)" if starved(f) else ""),
             signed_percent(f.rel_error_pct),
-            f.dominant or "-",
+            _mostly(f),
         ]
         for f in figs
     ]
     heads = ("seed", "figure", "published", "model", "error", "mostly")
     _print_rows("published figures, modelled", heads, rows)
+    if any(r[3].endswith(" (starved)") for r in rows):
+        out.print(
+            f"(starved): the run's overhead is {STARVED_PCT / 100:.0f}× the guest's own "
+            "time or more; the vPMU left the guest almost no time to do its work",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if any(r[-1].endswith(" (run)") for r in rows):
+        out.print(
+            "mostly: the mechanism the run's priced overhead spends most on; (run): the "
+            "figure is not that overhead (a sample rate or the workload's own figure)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_sensitivity(result: Any) -> None:
