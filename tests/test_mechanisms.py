@@ -113,3 +113,29 @@ def test_a_plugin_key_counts_once_the_plugin_declares_it() -> None:
     assert m.ledger.as_dict()["events"] == {"test_ctxt_load": 3}
     with pytest.raises(UnpricedMechanism, match="test_ctxt_load"):
         vpmu.Machine.from_dict({"pmu": {"backend": "intel"}}).ledger.events["test_ctxt_load"] += 1
+
+
+# The ranges spec/costs.md gives, in ns (cycles at 2.5 GHz where it gives cycles), and
+# whether it calls the figure an estimate. A builtin cost must keep to them: a default,
+# low or high moved outside breaks "every value inside the range the spec gives it".
+SPEC_RANGES: dict[str, tuple[float, float, bool]] = {
+    "host_nmi_handler": (1_000, 5_000, True),  # §3e, weak
+    "perf_guest_context": (100, 300, True),  # §3e, estimate
+    "mediated_pmi_irq": (200, 500, True),  # §3e, estimate
+    "perf_release_fixed": (30_000, 2_000_000, False),  # §3e (§1b Table 1)
+    "perf_release": (30_000, 2_000_000, False),  # §1b Table 1, §4c
+    "pmu_handle_event": (97, 200, False),  # §2a (97 ns), §1b kvm_pmu_rdpmc 200 ns
+    "perf_period": (1_000, 5_378, False),  # §2c, "unstable"
+    "perf_pause": (1_000, 5_000, True),  # §7 "unknown; assume 1-5 µs"
+    "perf_resume": (1_000, 5_000, True),  # §7
+    "perf_sched_rcu": (21_000_000, 30_000_000, False),  # §2b a6da0d77e98e, §1b
+    "native_wrmsr": (32, 68, False),  # §3e 80-150 cyc, §7 80-170 cyc
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPEC_RANGES))
+def test_a_cost_keeps_to_the_range_the_spec_gives(name: str) -> None:
+    low, high, estimate = SPEC_RANGES[name]
+    cost = BUILTIN_COSTS[name]
+    assert low <= cost.low <= cost.ns <= cost.high <= high, (name, cost)
+    assert cost.estimate is estimate, name
