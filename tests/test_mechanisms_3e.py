@@ -211,6 +211,27 @@ def test_the_bail_out_costs_a_put_load_per_fastpath_exit() -> None:
     assert rfc.ledger.context_switches["pmu_load"] == before  # the RFC never bailed out
 
 
+def test_a_fixed_counter_counting_instructions_bails_out_too() -> None:
+    """kvm_pmu_is_fastpath_emulation_allowed() asks about every PMC that counts
+    instructions, fixed counter 0 (INST_RETIRED.ANY) as well as a GP select
+    (costs.md §3e); fixed counter 1 counts cycles and keeps the fastpath."""
+    m = vpmu.Machine.from_dict({**V2_620, "strategy": {"name": "mediated"}})
+    cpu = m.vcpus[0]
+    switches = m.ledger.context_switches
+
+    def fastpath_exits() -> int:
+        m.strategy.finish()
+        before = switches["pmu_load"]
+        cpu.count_exit("fastpath:tsc_deadline", 5)
+        m.strategy.finish()
+        return switches["pmu_load"] - before
+
+    cpu.wrmsr(0x38D, 0x3)  # FIXED_CTR_CTRL: fixed 0 at OS and USR
+    assert fastpath_exits() == 5
+    cpu.wrmsr(0x38D, 0x30)  # fixed 1 only
+    assert fastpath_exits() == 0
+
+
 # ------------------------------------------------- host NMI handler, NMI window
 def test_the_host_nmi_handler_is_priced_under_emulated_only() -> None:
     table = CostTable()
