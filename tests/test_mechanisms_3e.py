@@ -180,21 +180,23 @@ def test_6_20_sends_fastpath_exits_out_while_a_pmc_counts_instructions() -> None
     assert "fastpath_bailout" not in rfc.ledger["events"]
 
 
+def _loads_for_5_fastpath_exits(m: vpmu.Machine) -> int:
+    """The PMU loads five fastpath exits of vCPU 0 cost, the switches before charged."""
+    m.strategy.finish()
+    switches = m.ledger.context_switches
+    before = switches["pmu_load"]
+    m.vcpus[0].count_exit("fastpath:tsc_deadline", 5)
+    m.strategy.finish()
+    return switches["pmu_load"] - before
+
+
 def test_the_bail_out_costs_a_put_load_per_fastpath_exit() -> None:
     m = vpmu.Machine.from_dict({**V2_620, "strategy": {"name": "mediated"}})
     cpu = m.vcpus[0]
-    switches = m.ledger.context_switches
 
-    def fastpath_exits() -> int:
-        m.strategy.finish()
-        before = switches["pmu_load"]
-        cpu.count_exit("fastpath:tsc_deadline", 5)
-        m.strategy.finish()
-        return switches["pmu_load"] - before
-
-    assert fastpath_exits() == 0  # nothing counts: the fastpath stays in the loop
+    assert _loads_for_5_fastpath_exits(m) == 0  # nothing counts: the fastpath stays in the loop
     cpu.wrmsr(0x186, 0x4300C4)  # branches
-    assert fastpath_exits() == 5
+    assert _loads_for_5_fastpath_exits(m) == 5
     assert m.ledger.events["fastpath_bailout"] == 5
     rfc = vpmu.Machine.from_dict(
         {
@@ -204,11 +206,20 @@ def test_the_bail_out_costs_a_put_load_per_fastpath_exit() -> None:
         }
     )
     rfc.vcpus[0].wrmsr(0x186, 0x4300C4)
-    rfc.strategy.finish()
-    before = rfc.ledger.context_switches["pmu_load"]
-    rfc.vcpus[0].count_exit("fastpath:tsc_deadline", 5)
-    rfc.strategy.finish()
-    assert rfc.ledger.context_switches["pmu_load"] == before  # the RFC never bailed out
+    assert _loads_for_5_fastpath_exits(rfc) == 0  # the RFC never bailed out
+
+
+def test_a_fixed_counter_counting_instructions_bails_out_too() -> None:
+    """kvm_pmu_is_fastpath_emulation_allowed() asks about every PMC that counts
+    instructions, fixed counter 0 (INST_RETIRED.ANY) as well as a GP select
+    (costs.md §3e); fixed counter 1 counts cycles and keeps the fastpath."""
+    m = vpmu.Machine.from_dict({**V2_620, "strategy": {"name": "mediated"}})
+    cpu = m.vcpus[0]
+
+    cpu.wrmsr(0x38D, 0x3)  # FIXED_CTR_CTRL: fixed 0 at OS and USR
+    assert _loads_for_5_fastpath_exits(m) == 5
+    cpu.wrmsr(0x38D, 0x30)  # fixed 1 only
+    assert _loads_for_5_fastpath_exits(m) == 0
 
 
 # ------------------------------------------------- host NMI handler, NMI window

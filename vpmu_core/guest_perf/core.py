@@ -159,13 +159,19 @@ class GuestPerf:
 
     def _sched_out_all(self) -> None:
         for ev in self.order:
-            if ev.idx is not None and self.by_idx.get(ev.idx) is ev:
+            if self._running(ev):
                 self._stop(ev, update=True)
                 ev.running_cycles += self.cycles - ev.run_since
                 if ev.interrupts == MAX_INTERRUPTS:  # throttled until now
-                    ev.lost_throttled += self._truth(ev) - ev.throttled_at
-                    ev.throttled_cycles += self.cycles - ev.throttled_since
+                    self._throttle_ends(ev)
+                assert ev.idx is not None
                 del self.by_idx[ev.idx]
+
+    def _throttle_ends(self, ev: PEvent) -> None:
+        """What a throttled event missed from its throttling to now (unthrottled, scheduled
+        out or read at the end): the ground truth's events and the cycles."""
+        ev.lost_throttled += self._truth(ev) - ev.throttled_at
+        ev.throttled_cycles += self.cycles - ev.throttled_since
 
     # -------------------------------------------- x86_pmu_start / x86_pmu_stop
     def _set_period(self, ev: PEvent) -> int:
@@ -270,8 +276,7 @@ class GuestPerf:
                 drv.disable_all()
             if ev.interrupts == MAX_INTERRUPTS:
                 ev.interrupts = 0
-                ev.lost_throttled += self._truth(ev) - ev.throttled_at
-                ev.throttled_cycles += self.cycles - ev.throttled_since
+                self._throttle_ends(ev)
                 if not ev.freq:
                     self._start(ev, reload=False)
             if ev.freq:
@@ -456,13 +461,13 @@ class GuestPerf:
         """perf disables and reads its events (the final read of perf stat/record)."""
         self.drv.disable_all()
         for ev in self.events:
-            if ev.idx is not None and self.by_idx.get(ev.idx) is ev:
+            if self._running(ev):
+                assert ev.idx is not None
                 if not ev.stopped:
                     ev.truth_running += self._truth(ev) - ev.run_mark
                     ev.stopped = True
                 self._update(ev, self.drv.read_counter(ev.idx))
                 ev.running_cycles += self.cycles - ev.run_since
                 if ev.interrupts == MAX_INTERRUPTS:
-                    ev.lost_throttled += self._truth(ev) - ev.throttled_at
-                    ev.throttled_cycles += self.cycles - ev.throttled_since
+                    self._throttle_ends(ev)
             ev.enabled_cycles = self.cycles

@@ -11,15 +11,12 @@ also requests a reprogram of the counters it counted on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel
 
 from .common import InjectedPmiPath, PerfBackedConfig, PerfBackedStrategy
 from .perf_events import PerfEventAllocator
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["Emulated", "EmulatedConfig", "InjectedPmiPath", "PerfEventAllocator"]
 

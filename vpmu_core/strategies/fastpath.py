@@ -11,15 +11,12 @@ time slice without use, and the PMU state is saved and restored on vCPU sched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel
 
 from ..counters import Pmc
 from .common import PerfAllocatorBase, PerfBackedConfig, PerfBackedStrategy
-
-if TYPE_CHECKING:
-    pass
 
 EVTSEL_EN = 1 << 22  # architectural x86 event-select enable bit (Intel and AMD alike)
 

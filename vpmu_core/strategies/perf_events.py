@@ -202,6 +202,7 @@ class PerfEventAllocator(PerfAllocatorBase):
         config = pmc.control
         live: list[HostEvent] = []
         same = True
+        running = 0
         for e in pmc.host_events:
             if e is None:
                 same = False
@@ -209,9 +210,10 @@ class PerfEventAllocator(PerfAllocatorBase):
             live.append(e)
             if e.config != config:
                 same = False
-        paused = sum(1 for e in live if not e.paused)
-        if paused:
-            ops["pause"] += paused
+            if not e.paused:
+                running += 1
+        if running:
+            ops["pause"] += running
             self.host.pause(live)  # pmc_pause_counter: the counters go back to host perf
         if not (pmc.local_en and pmc.global_en and pmc.allowed):
             return
