@@ -216,10 +216,25 @@ def test_a_fixed_counter_counting_instructions_bails_out_too() -> None:
     m = vpmu.Machine.from_dict({**V2_620, "strategy": {"name": "mediated"}})
     cpu = m.vcpus[0]
 
+    cpu.wrmsr(0x38F, 0x3_0000_0000)  # GLOBAL_CTRL: fixed 0 and 1 (RESET sets GP bits only)
     cpu.wrmsr(0x38D, 0x3)  # FIXED_CTR_CTRL: fixed 0 at OS and USR
     assert _loads_for_5_fastpath_exits(m) == 5
     cpu.wrmsr(0x38D, 0x30)  # fixed 1 only
     assert _loads_for_5_fastpath_exits(m) == 0
+
+
+def test_a_globally_disabled_instructions_counter_keeps_the_fastpath() -> None:
+    """The bail-out asks pmc_counting_instructions *intersected with GLOBAL_CTRL*
+    (kvm_pmu_is_fastpath_emulation_allowed, arch/x86/kvm/pmu.h in the 6.20 merge): a
+    select that counts instructions but is off in GLOBAL_CTRL does not bail out."""
+    m = vpmu.Machine.from_dict({**V2_620, "strategy": {"name": "mediated"}})
+    cpu = m.vcpus[0]
+    cpu.wrmsr(0x186, 0x4300C0)  # instructions on GP 0
+    assert _loads_for_5_fastpath_exits(m) == 5
+    cpu.wrmsr(0x38F, 0x2)  # GLOBAL_CTRL: GP 1 only
+    assert _loads_for_5_fastpath_exits(m) == 0
+    cpu.wrmsr(0x38F, 0x1)
+    assert _loads_for_5_fastpath_exits(m) == 5
 
 
 # ------------------------------------------------- host NMI handler, NMI window

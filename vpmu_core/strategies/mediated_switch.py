@@ -100,14 +100,14 @@ class MediatedAllocator(CounterAllocator):
                 live += 1
             if p.control:
                 sels += 1
-            if p.local_en and p.key in keys:
+            if p.local_en and p.global_en and p.key in keys:
                 insn = True
         for p in self._fixed:
             if p.value:
                 live += 1
             if p.control:
                 fctrl = 1
-            if p.local_en and p.key in keys:
+            if p.local_en and p.global_en and p.key in keys:
                 insn = True
         status = 1 if self.vcpu.pmu.pmi_status() else 0
         # 6.20: GLOBAL_CTRL <- 0, every select and FIXED_CTR_CTRL on load; a counter
