@@ -234,3 +234,9 @@ def test_reprogram_follows_exactly_the_changed_controls() -> None:
     assert rec.calls == [0, 33, 34, 33]
     cpu.wrmsr(0x38F, 0xFE | 1 << 33)  # GP 0's enable flips
     assert rec.calls == [0, 33, 34, 33, 0]
+
+
+def test_no_pmu_means_an_all_zero_leaf_0xa() -> None:
+    """Version 0 is no vPMU: leaf 0xA says nothing, not 13 events of no counters."""
+    v0 = make(version=0, gp_counters=0, fixed_counters=0, events_unavailable=0b101)
+    assert v0.cpuid(0xA) == (0, 0, 0, 0)
