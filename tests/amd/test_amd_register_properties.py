@@ -88,3 +88,17 @@ def test_rdpmc_faults_iff_ecx_is_not_a_counter_index(ecx: int) -> None:
     else:
         with pytest.raises(vpmu.GuestFault):
             CPU.rdpmc(ecx)
+
+
+def test_restore_keeps_only_bits_the_registers_have() -> None:
+    """KVM clears reserved PERF_CTL bits of host-initiated writes too (§2.2); GLOBAL_CTL
+    and GLOBAL_STATUS hold only the counters' bits (§3.1)."""
+    cpu = vpmu.Machine.from_dict(amd(generation="perfmon-v2", gp_counters=N)).vcpus[0]
+    state = cpu.snapshot().model_dump()
+    state["components"]["amd"]["eventsel"][1] = (1 << 64) - 1
+    state["components"]["amd"]["global_ctl"] = (1 << 64) - 1
+    state["components"]["amd"]["global_status"] = (1 << 64) - 1
+    cpu.restore(state)
+    assert cpu.rdmsr(ctl(1)) == ((1 << 64) - 1) & ~RESERVED
+    assert cpu.rdmsr(GLOBAL_CTL) == CTL_MASK
+    assert cpu.rdmsr(GLOBAL_STATUS) == CTL_MASK
