@@ -1,7 +1,8 @@
-"""A stand-in for a vCPU's allocator that notes which counters it is asked to reprogram.
+"""Stand-ins that note what the code under test asks of a vCPU.
 
-Both vendors' tests use it to check when a control write reprograms a counter
-(spec/intel.md §9, spec/amd-and-topdown.md §3.3).
+``ReprogramRecorder`` wraps a vCPU's allocator: which counters a control write
+reprograms (spec/intel.md §9, spec/amd-and-topdown.md §3.3). ``Trace`` wraps the vCPU
+a guest driver drives: the exact MSR sequence of a PMI handler (amd-and-topdown.md §4).
 """
 
 from __future__ import annotations
@@ -22,3 +23,28 @@ class ReprogramRecorder:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class Trace:
+    """The vCPU as the driver sees it, noting every WRMSR, RDMSR and RDPMC in order."""
+
+    def __init__(self, cpu: Any) -> None:
+        self.cpu = cpu
+        self.ops: list[tuple[str, int, int]] = []
+
+    def wrmsr(self, msr: int, value: int) -> None:
+        self.ops.append(("W", msr, value))
+        self.cpu.wrmsr(msr, value)
+
+    def rdmsr(self, msr: int) -> int:
+        value: int = self.cpu.rdmsr(msr)
+        self.ops.append(("R", msr, value))
+        return value
+
+    def rdpmc(self, ecx: int) -> int:
+        value: int = self.cpu.rdpmc(ecx)
+        self.ops.append(("P", ecx, value))
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cpu, name)

@@ -26,35 +26,11 @@ from helpers import (
     ctr,
     sel,
 )
+from recorder import Trace
 
 import vpmu_core as vpmu
 
 BRANCHES = 0xC2
-
-
-class Trace:
-    """The vCPU as the driver sees it, noting every WRMSR, RDMSR and RDPMC in order."""
-
-    def __init__(self, cpu: Any) -> None:
-        self.cpu = cpu
-        self.ops: list[tuple[str, int, int]] = []
-
-    def wrmsr(self, msr: int, value: int) -> None:
-        self.ops.append(("W", msr, value))
-        self.cpu.wrmsr(msr, value)
-
-    def rdmsr(self, msr: int) -> int:
-        value: int = self.cpu.rdmsr(msr)
-        self.ops.append(("R", msr, value))
-        return value
-
-    def rdpmc(self, ecx: int) -> int:
-        value: int = self.cpu.rdpmc(ecx)
-        self.ops.append(("P", ecx, value))
-        return value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.cpu, name)
 
 
 def armed(generation: str, **pmu: Any) -> tuple[Any, Any, Trace]:
