@@ -29,6 +29,7 @@ from helpers import (
     ctr,
     sel,
 )
+from recorder import ReprogramRecorder
 
 import vpmu_core as vpmu
 
@@ -162,22 +163,9 @@ def test_hostonly_guestonly_are_stripped_and_the_counter_still_counts(make_machi
     assert cpu.rdpmc(0) == 77
 
 
-class _Recorder:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls: list[int] = []
-
-    def reprogram(self, pmc: Any) -> None:
-        self.calls.append(pmc.idx)
-        self.inner.reprogram(pmc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def test_reprogram_only_when_the_masked_value_changes(make_machine: Any) -> None:
     cpu = cpu_of(make_machine, generation="core-ext")
-    rec = _Recorder(cpu.allocator)
+    rec = ReprogramRecorder(cpu.allocator)
     cpu.allocator = rec
     cpu.wrmsr(ctl(2), sel(CYCLES))
     assert rec.calls == [2]

@@ -410,3 +410,28 @@ def test_metrics_count_exactly_when_fixed_counter_3_counts_and_bit_48_is_set(
     slots_count = bool(field & (0x1 if cpl == 0 else 0x2)) and bit35
     assert cpu.rdpmc(RDPMC_SLOTS) == (1000 if slots_count else 0)
     assert cpu.rdpmc(RDPMC_METRICS) == (0xFF if slots_count and bit48 else 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    written=st.lists(st.integers(0, 0xFF), min_size=8, max_size=8),
+    slots=st.integers(1, 1 << 40),
+)
+def test_an_l2_field_never_exceeds_its_l1_parent(
+    plugins: vpmu.PluginManager, written: list[int], slots: int
+) -> None:
+    """§7.1: a level-2 field is a subset of its parent (Heavy_Ops of Retiring, ...), even
+    when the hidden counts were re-based from fields that say otherwise."""
+    cpu = topdown(lambda c: vpmu.Machine.from_dict(c, plugins), 8)
+    cpu.wrmsr(FIXED_CTR3, slots)
+    cpu.wrmsr(PERF_METRICS, sum(f << (8 * i) for i, f in enumerate(written)))
+    f = fields(cpu.rdmsr(PERF_METRICS), 8)
+    for j in range(4):
+        assert f[4 + j] <= f[j]
+
+
+def test_an_l2_share_above_its_parent_reads_as_the_parent() -> None:
+    cpu = vpmu.Machine.from_dict(topdown_config(8)).vcpus[0]
+    cpu.wrmsr(FIXED_CTR3, 0xFF * 1000)
+    cpu.wrmsr(PERF_METRICS, 10 | 20 << 32)  # Retiring 10, Heavy_Ops 20
+    assert fields(cpu.rdmsr(PERF_METRICS), 8) == [10, 0, 0, 0, 10, 0, 0, 0]

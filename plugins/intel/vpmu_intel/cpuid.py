@@ -29,18 +29,17 @@ def intel_leaves(cfg: IntelConfig) -> Leaves:
     v6 = cfg.version >= 6
     nr_gp = _dense(cfg.gp_bits) if v6 else cfg.gp_counters
     nr_fixed = _dense(cfg.fixed_bits) if v6 else cfg.fixed_counters
-    eax_a = (
-        cfg.version
-        | (nr_gp << 8)
-        | ((cfg.gp_width if cfg.version else 0) << 16)
-        | (cfg.events_mask_len << 24)
-    )
+    eax_a = cfg.version | (nr_gp << 8) | (cfg.gp_width << 16) | (cfg.events_mask_len << 24)
     ebx_a = cfg.events_unavailable & ((1 << cfg.events_mask_len) - 1)
     edx_a = 0
     if cfg.version >= 2:
         edx_a = nr_fixed | (cfg.fixed_width << 5)
     if cfg.version >= 1:
         edx_a |= 1 << 15  # AnyThread deprecated, as KVM reports it
+    if cfg.version == 0:
+        # No vPMU: the guest's leaf 0xA is all zeroes (QEMU's cpu_x86_cpuid, case 0xA,
+        # without enable_pmu), not an event-vector length or a width of no counters.
+        eax_a = ebx_a = 0
     leaves = {
         (0, 0): vendor_leaf("GenuineIntel", M.EXT_LEAF if v6 else 0xA),
         (1, 0): (0, 0, PDCM if cfg.pdcm else 0, 0),
