@@ -130,6 +130,11 @@ class GuestDriver:
         # driver reads an event name at every counter it programs
         self.catalog: Catalog = catalog_of(vcpu.pmu.events, caps)
 
+    def use_kernel(self, version: tuple[int, int]) -> None:
+        """Issue the MSR sequences of guest kernel ``version`` ([guest] kernel). A driver
+        decides here, once, what depends on the version, never per access."""
+        self.kernel = version
+
     def event(self, spelling: str | EventSpec) -> EventSpec:
         """``spelling`` as perf reads it on this PMU; ValueError (one line) if unknown."""
         return spelling if isinstance(spelling, EventSpec) else self.catalog.parse(spelling)

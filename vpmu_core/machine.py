@@ -163,7 +163,7 @@ class Machine:
         if drv is None:
             cls = self.plugins.guest_driver_class(cpuid_vendor(vcpu))
             drv = vcpu.ext["guest-driver"] = cls(vcpu)
-            drv.kernel = self.config.guest.version
+            drv.use_kernel(self.config.guest.version)
         assert isinstance(drv, GuestDriver)
         return drv
 

@@ -31,11 +31,11 @@ class IntelGuestDriver(GuestDriver):
         # FIXED_CTR_CTRL (cpuc->fixed_ctrl_val); enable_all writes it when it changed.
         self._fixed_val = 0
         self._fixed_active = 0
+        self.caches_fixed_ctrl = self.kernel >= (6, 1)  # use_kernel() decides it again
 
-    @property
-    def caches_fixed_ctrl(self) -> bool:
-        """Whether this guest kernel defers FIXED_CTR_CTRL to enable_all (6.1+)."""
-        return self.kernel >= (6, 1)
+    def use_kernel(self, version: tuple[int, int]) -> None:
+        super().use_kernel(version)
+        self.caches_fixed_ctrl = version >= (6, 1)
 
     def program_gp(self, i: int, key: GpEvent, *, usr: bool, os: bool, intr: bool = False) -> None:
         value = hw_config(key, usr, os, intr) | M.EVTSEL_EN
